@@ -1,0 +1,63 @@
+import re
+import subprocess
+import sys
+
+import typer
+
+from vqspeech import __version__
+from vqspeech.cli import app
+from vqspeech.errors import VQSpeechError
+
+
+def test_version(runner):
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"vqspeech {__version__}"
+
+
+def test_help_lists_registered_verbs(runner):
+    from vqspeech.commands import AREAS
+
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "--version" in result.output and "--debug" in result.output
+    for name in [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]:
+        assert name in result.output
+    assert isinstance(AREAS, list)
+
+
+def _app_with(fn):
+    """A copy of the root group wiring with one extra failing command, to test the handler."""
+    from vqspeech import cli
+
+    test_app = typer.Typer(cls=cli._ErrorHandlingGroup)
+    test_app.callback()(cli._root)
+    test_app.command("boom")(fn)
+    return test_app
+
+
+def test_user_error_is_one_line_exit_2(runner):
+    def boom():
+        raise VQSpeechError("x.wav: no such file")
+
+    result = runner.invoke(_app_with(boom), ["boom"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: x.wav: no such file"
+    assert "Traceback" not in result.output
+
+
+def test_unexpected_error_hints_debug(runner):
+    def boom():
+        raise ZeroDivisionError("division by zero")
+
+    result = runner.invoke(_app_with(boom), ["boom"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--debug" in lines[0] and "ZeroDivisionError" in lines[0]
+    result = runner.invoke(_app_with(boom), ["--debug", "boom"])
+    assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "vqspeech", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and re.match(r"vqspeech \d", out.stdout)

@@ -1,0 +1,3 @@
+from vqspeech.cli import main
+
+main()
