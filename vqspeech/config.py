@@ -1,0 +1,139 @@
+"""Dataclass configs <-> plain dicts / YAML, strictly: an unknown key is an error naming the key.
+
+Every config in the package is a (possibly nested) dataclass. `from_dict` builds one from a dict such
+as a parsed YAML file or a model's config.json; `to_dict` goes back; `apply_overrides` applies
+`--set a.b.c=value` strings (values parsed as YAML scalars: 3, 0.5, true, null, [1, 2], text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from vqspeech.errors import VQSpeechError
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict:
+    """A JSON/YAML-ready dict of a dataclass config (nested dataclasses become dicts)."""
+    return dataclasses.asdict(cfg)
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise VQSpeechError(f"config: '{where}' must be a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except VQSpeechError as err:
+                errors.append(str(err))
+        raise VQSpeechError(errors[0] if errors else f"config: bad value for '{where}': {value!r}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            choices = ", ".join(repr(a) for a in typing.get_args(tp))
+            raise VQSpeechError(f"config: '{where}' must be one of {choices}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise VQSpeechError(f"config: '{where}' must be a list, got {value!r}")
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        out = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return out if origin is list else tuple(out)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise VQSpeechError(f"config: '{where}' must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        raise VQSpeechError(f"config: '{where}' must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict, where: str = "") -> T:
+    """Build dataclass `cls` from `data`; unknown keys and wrongly typed values are errors."""
+    if not isinstance(data, dict):
+        raise VQSpeechError(f"config: '{where or cls.__name__}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise VQSpeechError(f"config: unknown key '{name}' (known: {', '.join(sorted(fields))})")
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise VQSpeechError(f"config: {where or cls.__name__}: {err}") from None
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `key.sub=value` strings to a nested dict (a copy); values are parsed as YAML scalars."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise VQSpeechError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise VQSpeechError(f"--set {key}: '{part}' is not a config section")
+            node = node[part]
+        if parts[-1] not in node:
+            raise VQSpeechError(f"--set {key}: unknown key '{parts[-1]}' (known: {', '.join(sorted(node))})")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return data
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Parse a YAML config file into a dict (an empty file is an empty dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VQSpeechError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise VQSpeechError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise VQSpeechError(f"{path}: a config file must hold a mapping at the top level")
+    return data
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursively merge `update` into a copy of `base` (update wins)."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
