@@ -1,0 +1,163 @@
+"""Dataclass configs of the model parts; they round-trip through `vqspeech.config.to_dict/from_dict`.
+
+`VQVAEConfig` and `PriorConfig` are what `config.json` of a saved model and the `model` section of a
+training YAML hold. Derived sizes (hop, receptive fields) are properties, never stored fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vqspeech.errors import VQSpeechError
+
+
+@dataclass
+class WaveNetConfig:
+    """A WaveNet stack: `stacks` x `layers_per_stack` gated dilated causal conv layers."""
+
+    stacks: int = 2  # repeats of the dilation cycle 1, 2, 4, ..., 2**(layers_per_stack-1)
+    layers_per_stack: int = 10  # layers per cycle (dilations double within a cycle)
+    residual_channels: int = 64  # channels of the residual path (and of the input embedding)
+    gate_channels: int = 128  # output channels of each dilated conv, split into tanh / sigmoid halves
+    skip_channels: int = 64  # channels of the skip path and the output head
+    kernel_size: int = 2  # taps of each dilated conv
+    speaker_dim: int = 32  # size of the learned speaker embedding (used only when there are speakers)
+
+    def __post_init__(self) -> None:
+        for name in ("stacks", "layers_per_stack", "residual_channels", "skip_channels", "speaker_dim"):
+            if getattr(self, name) < 1:
+                raise VQSpeechError(f"config: decoder {name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size < 2:
+            raise VQSpeechError(f"config: kernel_size must be >= 2, got {self.kernel_size}")
+        if self.gate_channels < 2 or self.gate_channels % 2:
+            raise VQSpeechError(f"config: gate_channels must be even and >= 2, got {self.gate_channels}")
+
+    @property
+    def num_layers(self) -> int:
+        return self.stacks * self.layers_per_stack
+
+    @property
+    def dilations(self) -> list[int]:
+        """Dilation of each layer: layer i has `2 ** (i % layers_per_stack)`."""
+        return [2 ** (i % self.layers_per_stack) for i in range(self.num_layers)]
+
+    @property
+    def receptive_field(self) -> int:
+        """Number of inputs each output sees: `(kernel_size - 1) * sum(dilations) + 1`."""
+        return (self.kernel_size - 1) * sum(self.dilations) + 1
+
+
+_NAMED_DECODERS: dict[str, dict] = {
+    # for tests: a receptive field of 16 samples
+    "tiny": dict(stacks=1, layers_per_stack=4, residual_channels=16, gate_channels=32, skip_channels=16,
+                 speaker_dim=8),
+    # CPU default: receptive field 2047 samples (128 ms at 16 kHz)
+    "small": dict(stacks=2, layers_per_stack=10, residual_channels=64, gate_channels=128, skip_channels=64),
+    # the paper's size, for GPUs: receptive field 3070 samples (192 ms)
+    "paper": dict(stacks=3, layers_per_stack=10, residual_channels=256, gate_channels=512, skip_channels=256,
+                  speaker_dim=64),
+}
+
+
+def named_decoder_config(name: str) -> WaveNetConfig:
+    """The named WaveNet configs: "tiny" (tests), "small" (CPU default), "paper" (GPUs)."""
+    if name not in _NAMED_DECODERS:
+        raise VQSpeechError(f"unknown decoder config '{name}' (known: {', '.join(_NAMED_DECODERS)})")
+    return WaveNetConfig(**_NAMED_DECODERS[name])
+
+
+@dataclass
+class EncoderConfig:
+    """Strided 1-D conv encoder on the raw waveform; one latent vector per `prod(strides)` samples."""
+
+    strides: list[int] = field(default_factory=lambda: [2, 2, 2, 2, 2, 2])  # hop 64 = 250 codes/s at 16 kHz
+    hidden_channels: int = 128  # channels of every conv layer
+    residual_blocks: int = 2  # residual blocks of 1x1 convs after the strided convs
+
+    def __post_init__(self) -> None:
+        if not self.strides or any(s < 1 for s in self.strides):
+            raise VQSpeechError(f"config: encoder strides must be a non-empty list of ints >= 1, got {self.strides}")
+        if self.hidden_channels < 1 or self.residual_blocks < 0:
+            raise VQSpeechError("config: encoder hidden_channels must be >= 1 and residual_blocks >= 0")
+
+    @property
+    def hop(self) -> int:
+        return math.prod(self.strides)
+
+
+@dataclass
+class QuantizerConfig:
+    """Vector quantizer: K codes of size D, trained by loss or by EMA (paper appendix)."""
+
+    num_codes: int = 512  # K: codebook size
+    dim: int = 64  # D: size of each code vector (= encoder output channels = decoder conditioning channels)
+    mode: Literal["loss", "ema"] = "loss"  # "loss": codebook loss; "ema": exponential moving averages
+    beta: float = 0.25  # weight of the commitment loss ||z_e - sg[e]||^2
+    decay: float = 0.99  # EMA decay (mode "ema") and decay of the per-code usage statistics
+    eps: float = 1e-5  # Laplace smoothing of the EMA cluster counts
+    kmeans_init: bool = True  # initialise the codebook by k-means on the first training batch
+    kmeans_iters: int = 10  # Lloyd iterations of that k-means
+    restart_dead: bool = True  # replace codes that fall out of use by recent encoder outputs
+    dead_ratio: float = 0.03  # a code is dead when its usage EMA is below dead_ratio / K
+    restart_buffer: int = 4096  # how many recent encoder outputs are kept to restart dead codes from
+
+    def __post_init__(self) -> None:
+        if self.num_codes < 2 or self.dim < 1:
+            raise VQSpeechError(f"config: quantizer needs num_codes >= 2 and dim >= 1, got {self.num_codes}, {self.dim}")
+        if not 0.0 < self.decay < 1.0:
+            raise VQSpeechError(f"config: quantizer decay must be in (0, 1), got {self.decay}")
+
+    @property
+    def bits_per_code(self) -> int:
+        """Bits of a fixed-length code: ceil(log2 K)."""
+        return max(1, math.ceil(math.log2(self.num_codes)))
+
+
+@dataclass
+class VQVAEConfig:
+    """The whole VQ-VAE: encoder, quantizer, speaker-conditioned WaveNet decoder."""
+
+    sample_rate: int = 16000  # Hz of the waveforms the model reads and writes
+    speakers: list[str] = field(default_factory=list)  # speaker names; decoder speaker i = speakers[i]
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # hop 64, 128 hidden channels
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)  # K=512, D=64, loss mode
+    decoder: WaveNetConfig = field(default_factory=WaveNetConfig)  # the "small" WaveNet
+    upsample: Literal["repeat", "transposed"] = "repeat"  # codes -> sample rate: repeat x hop or learned
+
+    def __post_init__(self) -> None:
+        if len(set(self.speakers)) != len(self.speakers):
+            raise VQSpeechError("config: speakers must be unique")
+
+    @property
+    def hop(self) -> int:
+        """Samples per code."""
+        return self.encoder.hop
+
+    @property
+    def code_rate(self) -> float:
+        """Codes per second."""
+        return self.sample_rate / self.hop
+
+
+@dataclass
+class PriorConfig:
+    """A WaveNet prior over the code sequence of a (frozen) VQ-VAE."""
+
+    num_codes: int = 512  # K of the VQ-VAE whose codes are modelled
+    sample_rate: int = 16000  # that VQ-VAE's sample rate (for reporting times and rates)
+    hop: int = 64  # that VQ-VAE's samples per code
+    speakers: list[str] = field(default_factory=list)  # speaker conditioning; empty = unconditional
+    wavenet: WaveNetConfig = field(default_factory=WaveNetConfig)  # RF 2047 codes = 8.2 s at hop 64
+    vqvae_fingerprint: str = ""  # model_fingerprint of that VQ-VAE ("" = not recorded)
+
+    def __post_init__(self) -> None:
+        if self.num_codes < 2 or self.hop < 1:
+            raise VQSpeechError("config: prior needs num_codes >= 2 and hop >= 1")
+        if len(set(self.speakers)) != len(self.speakers):
+            raise VQSpeechError("config: speakers must be unique")
+
+    @property
+    def code_rate(self) -> float:
+        return self.sample_rate / self.hop
