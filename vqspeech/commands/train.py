@@ -1,0 +1,134 @@
+"""`vqspeech train vqvae|prior`: train a VQ-VAE on a data dir, or a code prior for a trained VQ-VAE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vqspeech.errors import VQSpeechError
+
+train_app = typer.Typer(
+    no_args_is_help=True,
+    help="Train a VQ-VAE or a code prior (checkpoints, exact --resume, logs, torchrun).",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_CONFIG_HELP = "Training YAML: a path, or a bundled name (tiny, small). Sections: model, train, data."
+_SET_HELP = "Override one config value, e.g. --set train.lr=3e-4 (repeatable)."
+
+
+def _exp_dir(out: Path | None, kind: str, data: Path) -> Path:
+    return out if out is not None else Path("exp") / f"{kind}_{Path(data).resolve().name}"
+
+
+def _check_exp(exp: Path, resume: bool, force: bool) -> None:
+    from vqspeech.train.setup import RUN_PARTS, clear_exp
+
+    if resume and force:
+        raise VQSpeechError("--resume and --force exclude each other")
+    if _is_worker():  # under torchrun, rank 0 checks and clears
+        return
+    if force:
+        clear_exp(exp)
+    elif not resume and any((exp / p).exists() for p in RUN_PARTS):
+        raise VQSpeechError(f"{exp}: holds a training run (use --resume to continue, --force to start over)")
+
+
+def _is_worker() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) > 0
+
+
+def _load_config(config: str | None, overrides: list[str], exp: Path, resume: bool, kind: str):
+    from vqspeech.train.config import load_train_config
+
+    if config is None and resume and (exp / "train_config.yaml").is_file():
+        config = str(exp / "train_config.yaml")  # resume with the run's own config
+    return load_train_config(config, overrides, kind=kind)
+
+
+@train_app.command("vqvae")
+def vqvae_cmd(
+    data: Path = typer.Option(..., "--data", help="Training data dir (Kaldi style: wav.scp, utt2spk)."),
+    dev: Path | None = typer.Option(None, "--dev", help="Dev data dir for periodic validation loss."),
+    config: str | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/vqvae_<data>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Train a VQ-VAE (encoder, quantizer, speaker-conditioned WaveNet decoder).
+
+    Writes EXP/checkpoints/step_<N>/ (model.safetensors, config.json, state.pt), EXP/model/ (the
+    inference model, refreshed at every checkpoint), EXP/log/train.jsonl and TensorBoard events in
+    EXP/log/tb, and EXP/train_config.yaml.
+
+    Examples:
+
+      vqspeech train vqvae --data data/synth/train --dev data/synth/dev --config small --out exp/vq
+
+      vqspeech train vqvae --data data/train --config tiny --set train.steps=200 --out exp/t --force
+
+      vqspeech train vqvae --data data/synth/train --out exp/vq --resume
+
+      torchrun --nproc_per_node=4 -m vqspeech train vqvae --data data/train --config small --out exp/vq
+    """
+    from vqspeech.train.vqvae import train_vqvae
+
+    exp = _exp_dir(out, "vqvae", data)
+    _check_exp(exp, resume, force)
+    cfg = _load_config(config, overrides, exp, resume, "vqvae")
+    summary = train_vqvae(data, dev, cfg, exp, resume=resume, progress=progress)
+    _print_summary(summary)
+
+
+@train_app.command("prior")
+def prior_cmd(
+    vqvae: Path = typer.Option(..., "--vqvae", help="The trained VQ-VAE model dir (e.g. EXP/model)."),
+    data: Path = typer.Option(..., "--data", help="Training data dir, encoded once with the VQ-VAE."),
+    dev: Path | None = typer.Option(None, "--dev", help="Dev data dir: validation NLL in bits/code."),
+    config: str | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/prior_<data>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Train a WaveNet prior over the codes of a frozen VQ-VAE.
+
+    The codes of --data (and --dev) are extracted once and cached in EXP/codes/. Reports the NLL in
+    bits per code and the bitrate entropy coding with the prior would give (bits/code x codes/s).
+
+    Examples:
+
+      vqspeech train prior --vqvae exp/vq/model --data data/synth/train --dev data/synth/dev --out exp/prior
+
+      vqspeech train prior --vqvae exp/vq/model --data data/train --config tiny --set train.steps=100
+    """
+    from vqspeech.train.prior import train_prior
+
+    exp = _exp_dir(out, "prior", data)
+    _check_exp(exp, resume, force)
+    cfg = _load_config(config, overrides, exp, resume, "prior")
+    summary = train_prior(vqvae, data, dev, cfg, exp, resume=resume, progress=progress)
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    if _is_worker():
+        return
+    parts = [f"step {summary['step']}"]
+    for split in ("train", "dev"):
+        m = summary.get(split) or {}
+        for k in ("loss", "recon_bits_per_sample", "bits_per_code", "bitrate_bps", "perplexity"):
+            if k in m:
+                parts.append(f"{split} {k}={m[k]:.4g}")
+    parts.append(f"model: {summary['model_dir']}")
+    typer.echo("; ".join(parts))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")

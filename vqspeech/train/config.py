@@ -1,0 +1,128 @@
+"""Training configs: `TrainConfig` = `model` (VQVAEConfig or PriorConfig fields) + `train` + `data`.
+
+A YAML file maps one-to-one onto these dataclasses (unknown keys are errors naming the key) and
+`--set train.lr=3e-4` overrides single values. `--config small` picks a bundled file from
+vqspeech/train/configs/ (tiny, small, ...); anything else is a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vqspeech.config import apply_overrides, from_dict, load_yaml, merge, to_dict
+from vqspeech.errors import VQSpeechError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainSection:
+    steps: int = 100000  # optimizer steps in total
+    batch_size: int = 8  # crops per step and per process (the global batch is batch_size x world size)
+    crop_samples: int = 8192  # vqvae: crop length in samples (a multiple of the hop); prior: ignored
+    window_codes: int = 256  # prior: code window length per training example
+    lr: float = 4e-4  # peak learning rate (AdamW)
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    warmup_steps: int = 1000  # linear warmup from 0 to lr
+    decay: Literal["cosine", "none"] = "cosine"  # after warmup: cosine to min_lr_ratio x lr, or constant
+    min_lr_ratio: float = 0.05  # final lr of the cosine decay, as a fraction of lr
+    grad_clip: float = 1.0  # max global grad norm (0 = no clipping)
+    checkpoint_every: int = 1000  # steps between checkpoints (and exports of EXP/model)
+    keep_last: int = 3  # checkpoints kept on disk
+    validate_every: int = 1000  # steps between dev-set validations (0 = never)
+    log_every: int = 10  # steps between log records (JSONL, TensorBoard, progress bar)
+    seed: int = 1234  # seeds model init, data order and crops
+    threads: int = 0  # torch intra-op threads (0 = torch's default)
+    compile: bool = False  # torch.compile the training model
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:1, ...
+    bf16: bool = True  # bf16 autocast (used on CUDA only)
+
+
+@dataclass
+class DataSection:
+    cache_dir: str | None = None  # audio cache; default <data_dir>/.cache (EXP/cache if not writable)
+    short: Literal["pad", "skip"] = "pad"  # utterances shorter than a crop: zero-pad at the end, or skip
+    workers: int = 0  # background batch-loading processes (0 = in the training process)
+    dev_batches: int = 8  # batches of fixed dev crops per validation
+    max_dev_utts: int = 64  # dev utterances used for validation (the first ones, sorted)
+    prior_speakers: bool = False  # prior: condition on the speaker (the VQ-VAE's speaker list)
+
+
+@dataclass
+class TrainConfig:
+    model: dict[str, Any] = field(default_factory=dict)  # VQVAEConfig / PriorConfig fields
+    train: TrainSection = field(default_factory=TrainSection)
+    data: DataSection = field(default_factory=DataSection)
+
+
+def resolve_config_path(name: str) -> Path:
+    """`tiny` -> the bundled vqspeech/train/configs/tiny.yaml; anything else is a path."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = CONFIG_DIR / f"{name}.yaml"
+    if "/" not in name and bundled.is_file():
+        return bundled
+    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise VQSpeechError(f"{name}: no such config file or bundled config (bundled: {names})")
+
+
+def load_train_config(
+    config: str | None = None, overrides: list[str] | None = None, kind: str = "vqvae"
+) -> TrainConfig:
+    """Defaults, then the YAML file `config` (name or path), then `--set` overrides; validated."""
+    base = to_dict(TrainConfig())
+    base["model"] = to_dict(_model_config_cls(kind)())
+    data = base if config is None else merge(base, load_yaml(resolve_config_path(config)))
+    unknown = sorted(set(data) - {"model", "train", "data"})
+    if unknown:
+        raise VQSpeechError(f"config: unknown key '{unknown[0]}' (known: data, model, train)")
+    if overrides:
+        data = apply_overrides(data, overrides)
+    cfg = from_dict(TrainConfig, data)
+    model_config(cfg, kind)  # validate the model section now: unknown keys name 'model.<key>'
+    _check(cfg, kind)
+    return cfg
+
+
+def _model_config_cls(kind: str) -> type:
+    from vqspeech.models import config as mc
+
+    return mc.VQVAEConfig if kind == "vqvae" else mc.PriorConfig
+
+
+def model_config(cfg: TrainConfig, kind: str = "vqvae") -> Any:
+    """The model section as a VQVAEConfig / PriorConfig (strict: unknown keys are errors)."""
+    return from_dict(_model_config_cls(kind), cfg.model, "model")
+
+
+def _check(cfg: TrainConfig, kind: str) -> None:
+    t = cfg.train
+    for name in ("steps", "batch_size", "crop_samples", "window_codes", "checkpoint_every", "log_every"):
+        if getattr(t, name) <= 0:
+            raise VQSpeechError(f"config: 'train.{name}' must be positive, got {getattr(t, name)}")
+    if t.keep_last < 1:
+        raise VQSpeechError(f"config: 'train.keep_last' must be at least 1, got {t.keep_last}")
+    if kind == "vqvae":
+        hop = model_config(cfg, kind).hop
+        if t.crop_samples % hop:
+            raise VQSpeechError(
+                f"config: 'train.crop_samples' ({t.crop_samples}) must be a multiple of the hop ({hop})"
+            )
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    """A JSON-ready dict (tuples become lists)."""
+    return json_ready(dataclasses.asdict(cfg))
+
+
+def json_ready(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    return obj

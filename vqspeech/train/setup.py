@@ -1,0 +1,74 @@
+"""Run setup shared by the VQ-VAE and prior trainers: torch threads, the experiment dir, data caches."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from vqspeech.errors import VQSpeechError
+from vqspeech.fileutil import write_text_atomic
+from vqspeech.train.config import TrainConfig, TrainSection, config_to_dict
+from vqspeech.train.distributed import DistInfo, barrier
+
+log = logging.getLogger(__name__)
+
+RUN_PARTS = ("checkpoints", "log", "model")
+
+
+def setup_torch(t: TrainSection) -> None:
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+
+
+def prepare_exp(exp: Path, cfg: TrainConfig, info: DistInfo, resume: bool) -> None:
+    """Write EXP/train_config.yaml (rank 0). A fresh run refuses a dir that holds a run (the CLI's
+    --force removes it first)."""
+    if info.is_main:
+        if not resume and any((exp / p).exists() for p in RUN_PARTS):
+            raise VQSpeechError(f"{exp}: holds a training run (use --resume to continue, --force to start over)")
+        exp.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(exp / "train_config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    barrier(info)
+
+
+def clear_exp(exp: Path) -> None:
+    """Remove the parts of a previous run (for --force)."""
+    for p in RUN_PARTS:
+        shutil.rmtree(exp / p, ignore_errors=True)
+
+
+def _cache_dir(data_dir: Path, cfg: TrainConfig, exp: Path, tag: str) -> Path:
+    if cfg.data.cache_dir:
+        return Path(cfg.data.cache_dir) / tag
+    default = Path(data_dir) / ".cache"
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        probe = default / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return default
+    except OSError:
+        log.warning(f"{data_dir}: not writable; caching audio under {exp / 'cache' / tag}")
+        return exp / "cache" / tag
+
+
+def open_caches(data_dir, dev_dir, sample_rate: int, cfg: TrainConfig, exp: Path, info: DistInfo,
+                progress: bool):
+    """Open (rank 0 builds first) the audio caches of the training and dev data dirs."""
+    from vqspeech.data.dataset import open_audio_cache
+
+    out = []
+    for tag, d in (("train", data_dir), ("dev", dev_dir)):
+        if d is None:
+            out.append(None)
+            continue
+        cdir = _cache_dir(Path(d), cfg, exp, tag)
+        if info.is_main:
+            open_audio_cache(d, sample_rate, cdir, build=True, progress=progress)
+        barrier(info)
+        out.append(open_audio_cache(d, sample_rate, cdir, build=False, progress=False))
+    return out[0], out[1]

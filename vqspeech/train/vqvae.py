@@ -1,0 +1,99 @@
+"""Train a VQ-VAE on a Kaldi data dir: `train_vqvae(data_dir, dev_dir, cfg, exp)`.
+
+The model's speaker list is the sorted speakers of the training data dir (unless the config lists
+speakers, which must then include every training speaker). Under torchrun, the quantizer's EMA
+statistics are summed over ranks through `quantizer.sync_fn`, so all ranks keep the same codebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vqspeech.config import to_dict
+from vqspeech.errors import VQSpeechError
+from vqspeech.train.config import TrainConfig, config_to_dict, model_config
+
+log = logging.getLogger(__name__)
+
+
+def vqvae_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """batch = (wav [B, 1, T] float, speaker [B] int64) -> (total loss, metrics)."""
+    wav, spk = batch
+    out = model(wav, spk)
+    metrics = {
+        "recon_loss": out.recon_loss.detach().float(),
+        "vq_loss": out.vq_loss.detach().float(),
+        "perplexity": torch.as_tensor(out.perplexity).detach().float(),
+        "usage": torch.as_tensor(out.usage).detach().float(),
+    }
+    return out.loss.float(), metrics
+
+
+def _derived(crop: int, rate: int):
+    def f(m: dict[str, float]) -> dict[str, float]:
+        out = {"recon_bits_per_sample": m["recon_loss"] / math.log(2)} if "recon_loss" in m else {}
+        if "samples_per_s" in m:  # seconds of audio trained on per second
+            out["audio_s_per_s"] = m["samples_per_s"] * crop / rate
+        return out
+
+    return f
+
+
+def train_vqvae(
+    data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig, exp: str | Path,
+    resume: bool = False, progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) a VQ-VAE; checkpoints in EXP/checkpoints, the model in EXP/model."""
+    from vqspeech.data.dataset import CropBatches, CropSampler, fixed_crops
+    from vqspeech.models import build_vqvae, save_model
+    from vqspeech.train.distributed import all_reduce_sum, init_distributed, shutdown
+    from vqspeech.train.setup import open_caches, prepare_exp, setup_torch
+    from vqspeech.train.trainer import Task, pick_device, run_training
+
+    t = cfg.train
+    info = init_distributed("cuda" if t.device.startswith("cuda") or
+                            (t.device == "auto" and torch.cuda.is_available()) else "cpu")
+    try:
+        device = pick_device(t.device, info)
+        setup_torch(t)
+        exp = Path(exp)
+        mcfg = model_config(cfg, "vqvae")
+        train_cache, dev_cache = open_caches(data_dir, dev_dir, mcfg.sample_rate, cfg, exp, info, progress)
+        data_speakers = sorted(set(train_cache.speakers))
+        if mcfg.speakers:
+            missing = [s for s in data_speakers if s not in mcfg.speakers]
+            if missing:
+                raise VQSpeechError(f"{data_dir}: speaker '{missing[0]}' is not in the config's model.speakers")
+        else:
+            mcfg.speakers = data_speakers
+        cfg.model = to_dict(mcfg)
+        prepare_exp(exp, cfg, info, resume)
+
+        torch.manual_seed(t.seed)
+        model = build_vqvae(mcfg, sync_fn=all_reduce_sum if info.enabled else None)
+        spk_index = {s: i for i, s in enumerate(mcfg.speakers)}
+        sampler = CropSampler(train_cache.lengths, t.batch_size, t.crop_samples, t.seed, info.rank,
+                              info.world_size, cfg.data.short, name=str(data_dir))
+        dev = []
+        if dev_cache is not None:
+            dev = fixed_crops(dev_cache, t.crop_samples, t.batch_size, cfg.data.dev_batches,
+                              cfg.data.max_dev_utts, spk_index)
+            if not dev:
+                log.warning(f"{dev_dir}: no dev utterance has a training speaker; validation skipped")
+        task = Task(
+            name="vqvae", model=model, model_config=config_to_dict(cfg)["model"],
+            batches=CropBatches(train_cache, sampler, spk_index), loss_fn=vqvae_loss,
+            export_fn=lambda m, d: save_model(m, d), dev_batches=dev,
+            samples_per_batch=t.batch_size, sampler_state=sampler.state(), extra_metrics=_derived(t.crop_samples, mcfg.sample_rate),
+        )
+        summary = run_training(task, t, exp, info, device, resume=resume, workers=cfg.data.workers,
+                               progress=progress)
+        summary["model_dir"] = str(exp / "model")
+        return summary
+    finally:
+        shutdown(info)
