@@ -191,3 +191,92 @@ def test_streams_must_be_sorted():
         NumbaStreams(pack_wavenet(net), np.array([3, 5]), 0)
     with pytest.raises(ValueError):
         TorchStreams(net, [3, 5], 0)
+
+
+def tiny_vqvae(upsample="repeat"):
+    from vqspeech.models.config import EncoderConfig, QuantizerConfig, VQVAEConfig, named_decoder_config
+    from vqspeech.models.vqvae import build_vqvae
+
+    torch.manual_seed(8)
+    cfg = VQVAEConfig(speakers=["a", "b"], encoder=EncoderConfig(strides=[2, 2], hidden_channels=8,
+                      residual_blocks=0), quantizer=QuantizerConfig(num_codes=16, dim=4),
+                      decoder=named_decoder_config("tiny"), upsample=upsample)
+    model = build_vqvae(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model
+
+
+@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+def test_decode_codes_argmax_is_self_consistent(upsample):
+    """With argmax, every generated sample is the argmax of the parallel decoder fed the output."""
+    from vqspeech.audio import mu_law_encode
+    from vqspeech.generate import decode_codes
+    from vqspeech.models.vqvae import MU_LAW_ZERO
+
+    model = tiny_vqvae(upsample)
+    rng = np.random.default_rng(9)
+    codes = [rng.integers(0, 16, 30), rng.integers(0, 16, 12), rng.integers(0, 16, 21)]
+    speakers = [1, 0, 1]
+    wavs = decode_codes(model, codes, speakers, temperature=0, backend="numba")
+    wavs_t = decode_codes(model, codes, speakers, temperature=0, backend="torch")
+    for i, (w, wt) in enumerate(zip(wavs, wavs_t, strict=True)):
+        assert w.dtype == np.float32 and w.shape == (codes[i].size * model.hop,)
+        np.testing.assert_array_equal(w, wt)
+        x = torch.from_numpy(mu_law_encode(w))[None]
+        assert len(torch.unique(x)) > 3
+        inputs = torch.nn.functional.pad(x[:, :-1], (1, 0), value=MU_LAW_ZERO)
+        with torch.no_grad():
+            q = model.conditioning_frames(torch.from_numpy(codes[i])[None])
+            logits = model.decoder_logits(inputs, q, torch.tensor([speakers[i]]))
+        np.testing.assert_array_equal(logits.argmax(1)[0].numpy(), x[0].numpy())
+
+
+def test_decode_codes_num_samples_seed_and_errors():
+    from vqspeech.errors import VQSpeechError
+    from vqspeech.generate import decode_codes
+
+    model = tiny_vqvae()
+    codes = [np.arange(10) % 16, np.arange(5)]
+    a = decode_codes(model, codes, [0, 1], seed=3, num_samples=[37, 20])
+    b = decode_codes(model, codes, [0, 1], seed=3, num_samples=[37, 20])
+    assert [w.shape[0] for w in a] == [37, 20]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+        assert np.abs(x).max() <= 1.0
+    with pytest.raises(VQSpeechError, match="codes must be in"):
+        decode_codes(model, [np.array([0, 16])], [0])
+    with pytest.raises(VQSpeechError, match="speaker index"):
+        decode_codes(model, [np.array([0, 1])], [2])
+    with pytest.raises(VQSpeechError, match="num_samples"):
+        decode_codes(model, [np.array([0, 1])], [0], num_samples=[9])
+    with pytest.raises(VQSpeechError, match="backend"):
+        decode_codes(model, [np.array([0, 1])], [0], backend="cuda")
+
+
+@pytest.mark.parametrize("speakers", [[], ["a", "b"]])
+def test_sample_codes_argmax_is_self_consistent(speakers):
+    from vqspeech.generate import sample_codes
+    from vqspeech.models.config import PriorConfig
+    from vqspeech.models.prior import build_prior
+
+    torch.manual_seed(10)
+    cfg = PriorConfig(num_codes=16, speakers=speakers, wavenet=WaveNetConfig(
+        stacks=2, layers_per_stack=3, residual_channels=8, gate_channels=16, skip_channels=8, speaker_dim=4))
+    prior = build_prior(cfg).eval()
+    with torch.no_grad():
+        for p in prior.parameters():
+            p.mul_(3.0)
+    spk = 1 if speakers else None
+    codes = sample_codes(prior, 40, spk, batch=2, temperature=0, backend="numba")
+    codes_t = sample_codes(prior, 40, spk, batch=2, temperature=0, backend="torch")
+    assert codes.shape == (2, 40) and codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, codes_t)
+    with torch.no_grad():
+        logits = prior(torch.from_numpy(codes), torch.tensor([1, 1]) if speakers else None)
+    np.testing.assert_array_equal(logits.argmax(1).numpy(), codes)
+    s1 = sample_codes(prior, 40, spk, batch=3, seed=5)
+    s2 = sample_codes(prior, 40, spk, batch=3, seed=5)
+    np.testing.assert_array_equal(s1, s2)
+    assert s1.min() >= 0 and s1.max() < 16 and len(np.unique(s1)) > 3

@@ -134,7 +134,7 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
     lengths = [a.size * hop for a in arrays] if num_samples is None else [int(v) for v in num_samples]
     if len(lengths) != len(arrays):
         raise VQSpeechError(f"decode: {len(arrays)} code streams but {len(lengths)} num_samples")
-    for i, (a, n) in enumerate(zip(arrays, lengths)):
+    for i, (a, n) in enumerate(zip(arrays, lengths, strict=True)):
         if not 0 < n <= a.size * hop:
             raise VQSpeechError(f"decode: stream {i}: num_samples {n} not in [1, {a.size * hop}]")
     wavenet = model.decoder
@@ -142,25 +142,29 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
     be = _backend(dev, backend)
     order = sorted(range(len(arrays)), key=lambda i: -lengths[i])
     n_frames = max(a.size for a in arrays)
-    padded = np.zeros((len(arrays), n_frames), dtype=np.int64)
-    for row, i in enumerate(order):
-        padded[row, : arrays[i].size] = arrays[i]
-    codes_t = torch.from_numpy(padded).to(dev)
     spk_t = torch.tensor([int(speakers[i]) for i in order], dtype=torch.long, device=dev)
     spk_arg = spk_t if getattr(wavenet, "speaker_embed", None) is not None else None
+    repeat = model.config.upsample == "repeat"
     with torch.no_grad():
-        if model.config.upsample == "repeat":
-            full = layer_conditioning(wavenet, model.conditioning_frames(codes_t), spk_arg)  # [B, N, L, G]
+        # each stream alone (a learned upsampler looks one frame ahead: no padding may leak in)
+        d = model.conditioning_frames(torch.zeros(1, 1, dtype=torch.long, device=dev)).shape[1]
+        per_stream = torch.zeros(len(arrays), d, n_frames * (1 if repeat else hop), device=dev)
+        for row, i in enumerate(order):
+            c = torch.from_numpy(arrays[i])[None].to(dev)
+            c = model.conditioning_frames(c) if repeat else model.conditioning(c)
+            per_stream[row, :, : c.shape[2]] = c[0]
+        if repeat:
+            full = layer_conditioning(wavenet, per_stream, spk_arg)  # [B, N, L, G]
 
             def cond_fn(t0, t1):
                 return full, 0
 
             cond_hop = hop
         else:
-            samples_cond = model.conditioning(codes_t)  # [B, D, N * hop]
 
             def cond_fn(t0, t1):
-                return layer_conditioning(wavenet, samples_cond[:, :, t0:t1], spk_arg), t0
+                with torch.no_grad():
+                    return layer_conditioning(wavenet, per_stream[:, :, t0:t1], spk_arg), t0
 
             cond_hop = 1
     sorted_lengths = [lengths[i] for i in order]

@@ -22,7 +22,7 @@ class TorchStreams:
     lengths: steps per stream, sorted longest first; first_input: input index at t = 0."""
 
     def __init__(self, wavenet, lengths: list[int], first_input: int) -> None:
-        if any(a < b for a, b in zip(lengths, lengths[1:])):
+        if any(a < b for a, b in zip(lengths, lengths[1:], strict=False)):
             raise ValueError("streams must be sorted by length, longest first")
         layers = list(wavenet.layers)
         dev = layers[0].dilated.weight.device
@@ -74,7 +74,7 @@ class TorchStreams:
             frame = t // hop - f0
             x = self.embed[self.cur_in[:nb]]  # [nb, R]
             skip = torch.zeros(nb, self.s, device=self.device)
-            for layer, (d, size, buf) in enumerate(zip(self.dil, self.sizes, self.bufs)):
+            for layer, (d, size, buf) in enumerate(zip(self.dil, self.sizes, self.bufs, strict=True)):
                 taps = [buf[(t - (self.k - 1 - j) * d) % size, :nb] for j in range(self.k - 1)]
                 h = torch.addmm(cond[:nb, frame, layer], torch.cat(taps + [x], dim=1), self.wd[layer])
                 buf[t % size, :nb] = x
