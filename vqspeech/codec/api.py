@@ -1,0 +1,216 @@
+"""Waveform <-> codes for the CLI and Python users: chunked encoding that gives exactly the codes of
+whole-file encoding, and chunked decoding that writes as it goes (bounded memory for long files).
+
+Chunked encoding: the encoder's code n depends on samples [n*hop - left, (n+1)*hop + right) (the
+`Encoder.context`). Each chunk of codes [a, b) is computed from samples [(a - ml)*hop, (b + mr)*hop)
+with ml = ceil(left / hop), mr = ceil(right / hop) (clipped to the file), so every kept code sees
+exactly the samples, and the frame grid, that whole-file encoding gives it; the margin codes are
+thrown away. At the file's start and end the chunk starts / ends where the file does, so the
+encoder's own zero padding is the same as for the whole file.
+
+Chunked decoding carries the WaveNet generator's state (ring buffers, RNG) from chunk to chunk, so the
+output equals one `vqspeech.generate.decode_codes` call with the same seed; only the conditioning of
+the current chunk is held in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vqspeech.errors import VQSpeechError
+
+log = logging.getLogger(__name__)
+
+ENCODE_CHUNK_SECONDS = 10.0  # encoder activations of a 10 s chunk: ~100 MB (128 channels at T / 2)
+DECODE_CHUNK_SECONDS = 2.0  # per-layer conditioning of a decoding chunk is [frames, layers, gate]
+
+
+class ChunkedEncoder:
+    """Feed samples in any blocks; `finish()` returns the codes `[N] int64` of the whole signal."""
+
+    def __init__(self, model, chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> None:
+        self.model = model.eval()
+        self.hop = int(model.hop)
+        left, right = model.encoder.context
+        self.ml = -(-left // self.hop)
+        self.mr = -(-right // self.hop)
+        self.chunk_frames = max(1, int(round(chunk_seconds * model.sample_rate / self.hop)))
+        self.buf = np.zeros(0, dtype=np.float32)
+        self.buf_start = 0  # sample index of buf[0] (a multiple of hop)
+        self.next_frame = 0
+        self.total = 0
+        self.out: list[np.ndarray] = []
+
+    def feed(self, samples: np.ndarray) -> None:
+        """samples: [n] float32 in [-1, 1], the next part of the signal."""
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if not x.size:
+            return
+        self.buf = np.concatenate([self.buf, x])
+        self.total += x.size
+        while True:
+            b = self.next_frame + self.chunk_frames
+            end = (b + self.mr) * self.hop
+            if self.buf_start + self.buf.size < end:
+                break
+            self._run(b, end)
+
+    def finish(self) -> np.ndarray:
+        """The codes of everything fed: [ceil(T / hop)] int64."""
+        n = -(-self.total // self.hop)
+        while self.next_frame < n:
+            b = min(n, self.next_frame + self.chunk_frames)
+            self._run(b, min(self.total, (b + self.mr) * self.hop))
+        return np.concatenate(self.out) if self.out else np.zeros(0, dtype=np.int64)
+
+    def _run(self, b: int, end: int) -> None:
+        import torch
+
+        a = self.next_frame
+        fa = max(0, a - self.ml)
+        x = self.buf[fa * self.hop - self.buf_start: end - self.buf_start]
+        dev = next(self.model.parameters()).device
+        with torch.no_grad():
+            codes = self.model.encode(torch.from_numpy(x).to(dev).view(1, 1, -1))[0].cpu().numpy()
+        self.out.append(codes[a - fa: b - fa].astype(np.int64))
+        self.next_frame = b
+        keep = max(0, b - self.ml) * self.hop
+        self.buf = self.buf[keep - self.buf_start:].copy()
+        self.buf_start = keep
+
+
+def encode_blocks(model, blocks: Iterable[np.ndarray], chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> np.ndarray:
+    """Codes of the concatenation of `blocks` (each [n] float32), holding one chunk at a time."""
+    enc = ChunkedEncoder(model, chunk_seconds)
+    for block in blocks:
+        enc.feed(block)
+    return enc.finish()
+
+
+def encode_waveform(model, wav: np.ndarray, chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> np.ndarray:
+    """wav: [T] float32 in [-1, 1] at model.sample_rate -> codes [ceil(T / hop)] int64.
+
+    Identical to `model.encode` on the whole signal, with memory bounded by the chunk size."""
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    step = max(1, int(chunk_seconds * model.sample_rate))
+    return encode_blocks(model, (wav[i: i + step] for i in range(0, wav.size, step)), chunk_seconds)
+
+
+def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> tuple[np.ndarray, int]:
+    """Encode an audio file (any format, rate, channels), streaming: -> (codes [N] int64, T samples)."""
+    from vqspeech.codec.stream_audio import iter_audio_blocks
+
+    enc = ChunkedEncoder(model, chunk_seconds)
+    for block in iter_audio_blocks(path, int(model.sample_rate), block_seconds=chunk_seconds):
+        enc.feed(block)
+    return enc.finish(), enc.total
+
+
+def speaker_id(model, speaker: str | int | None) -> int:
+    """A speaker name (or index) -> the decoder's index; None -> 0 (the first speaker, or no speakers)."""
+    if speaker is None:
+        return 0
+    if isinstance(speaker, str):
+        return model.speaker_index(speaker)
+    if not 0 <= int(speaker) < max(1, len(model.speakers)):
+        raise VQSpeechError(f"speaker index {speaker} not in [0, {len(model.speakers)})")
+    return int(speaker)
+
+
+def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
+                seed: int | None = None, num_samples: int | None = None, progress: bool = False,
+                chunk_seconds: float = DECODE_CHUNK_SECONDS) -> Iterator[np.ndarray]:
+    """Yield the decoded waveform of `codes: [N] int` in float32 blocks, carrying the generator's state.
+
+    Same result as `vqspeech.generate.decode_codes(model, [codes], [speaker], ...)` (same seed, same
+    backend), but holding only one chunk's conditioning. Backend: numba on the CPU, torch on CUDA."""
+    import torch
+
+    from vqspeech.audio import mu_law_decode
+    from vqspeech.generate import DECODER_FIRST_INPUT, _Progress
+    from vqspeech.generate.pack import layer_conditioning
+
+    hop = int(model.hop)
+    c = np.asarray(codes).reshape(-1).astype(np.int64)
+    k = int(model.config.quantizer.num_codes)
+    if c.size == 0 or c.min() < 0 or c.max() >= k:
+        raise VQSpeechError(f"decode: codes must be a non-empty array of ints in [0, {k})")
+    total = c.size * hop if num_samples is None else int(num_samples)
+    if not 0 < total <= c.size * hop:
+        raise VQSpeechError(f"decode: num_samples {total} not in [1, {c.size * hop}]")
+    spk = speaker_id(model, speaker)
+    wavenet = model.decoder
+    dev = next(wavenet.parameters()).device
+    spk_t = torch.tensor([spk], dtype=torch.long, device=dev) if wavenet.num_speakers > 0 else None
+    codes_t = torch.from_numpy(c).to(dev).view(1, -1)
+    n_frames = -(-total // hop)
+    chunk = max(1, int(round(chunk_seconds * model.sample_rate / hop)))
+    if dev.type == "cpu":
+        from vqspeech.generate.numba_kernel import NumbaStreams
+        from vqspeech.generate.pack import pack_wavenet
+
+        streams = NumbaStreams(pack_wavenet(wavenet), np.asarray([total]), DECODER_FIRST_INPUT)
+        rng = np.random.default_rng(seed)
+        gen = None
+    else:
+        from vqspeech.generate.torch_incremental import TorchStreams
+
+        streams = TorchStreams(wavenet, [total], DECODER_FIRST_INPUT)
+        gen = None
+        if seed is not None:
+            gen = torch.Generator(device=dev)
+            gen.manual_seed(int(seed))
+    bar = _Progress(total, float(model.sample_rate), progress, "decode")
+    try:
+        for a in range(0, n_frames, chunk):
+            b = min(n_frames, a + chunk)
+            t0, t1 = a * hop, min(total, b * hop)
+            with torch.no_grad():
+                if model.config.upsample == "repeat":
+                    cond = layer_conditioning(wavenet, model.conditioning_frames(codes_t[:, a:b]), spk_t)
+                    f0, cond_hop = a, hop
+                else:  # a learned upsampler mixes neighbouring frames: take one more on each side
+                    fa = max(0, a - 1)
+                    sub = model.conditioning(codes_t[:, fa: min(c.size, b + 1)])
+                    cond = layer_conditioning(wavenet, sub[:, :, t0 - fa * hop: t1 - fa * hop], spk_t)
+                    f0, cond_hop = t0, 1
+            n = t1 - t0
+            if gen is None and dev.type == "cpu":
+                uni = rng.random((1, n)) if temperature > 0 else None
+                out, _ = streams.step(n, cond.cpu().numpy(), cond_hop, f0, uniforms=uni, temperature=temperature)
+            else:
+                out, _ = streams.step(n, cond, cond_hop, f0, temperature=temperature, generator=gen)
+                out = out.cpu().numpy()
+            bar.update(n)
+            yield mu_law_decode(out[0]).astype(np.float32)
+    finally:
+        bar.close()
+
+
+def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
+                       seed: int | None = None, num_samples: int | None = None,
+                       progress: bool = False) -> np.ndarray:
+    """codes: [N] int -> waveform [num_samples or N * hop] float32 in [-1, 1] (see `iter_decode`)."""
+    blocks = list(iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
+                              num_samples=num_samples, progress=progress))
+    return np.concatenate(blocks)
+
+
+def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: str | int | None = None, *,
+                   temperature: float = 1.0, seed: int | None = None, num_samples: int | None = None,
+                   progress: bool = False, on_block: Callable[[int], None] | None = None) -> Path:
+    """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete)."""
+    from vqspeech.codec.stream_audio import audio_writer
+
+    with audio_writer(path, int(model.sample_rate)) as write:
+        for block in iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
+                                 num_samples=num_samples, progress=progress):
+            write(block)
+            if on_block is not None:
+                on_block(block.size)
+    return Path(path)
