@@ -79,7 +79,7 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_dir(path) as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "kind": meta["kind"]})
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})  # one key: a deterministic header
     return path
 
 

@@ -52,7 +52,7 @@ class CodePrior(nn.Module):
                  reduce: bool = True) -> torch.Tensor:
         """Negative log2-likelihood: mean bits per code (scalar), or [B, N] bits with reduce=False."""
         logits = self.forward(codes, speaker)
-        nats = F.cross_entropy(logits.float(), codes, reduction="mean" if reduce else "none")
+        nats = F.cross_entropy(logits, codes, reduction="mean" if reduce else "none")
         return nats / math.log(2.0)
 
 

@@ -101,14 +101,28 @@ class VectorQuantizer(nn.Module):
     def _sync(self, t: torch.Tensor) -> torch.Tensor:
         return self.sync_fn(t) if self.sync_fn is not None else t
 
+    @staticmethod
+    def _kmeans_pp(data: torch.Tensor, K: int) -> torch.Tensor:
+        """k-means++ seeding: [M, D] -> [K, D], each next centre drawn with probability ~ squared distance."""
+        M = data.shape[0]
+        cent = torch.empty(K, data.shape[1], device=data.device, dtype=data.dtype)
+        cent[0] = data[torch.randint(0, M, (1,), device=data.device)]
+        d2 = ((data - cent[0]) ** 2).sum(1)
+        for k in range(1, K):
+            total = d2.sum()
+            if total <= 0:  # fewer distinct vectors than codes: repeat random ones
+                idx = torch.randint(0, M, (1,), device=data.device)
+            else:
+                idx = torch.multinomial(d2 / total, 1)
+            cent[k] = data[idx]
+            d2 = torch.minimum(d2, ((data - cent[k]) ** 2).sum(1))
+        return cent
+
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
         K = self.num_codes
         data = flat.detach().float()
-        idx = torch.randperm(data.shape[0], device=data.device)[:K]
-        if idx.numel() < K:  # fewer vectors than codes: sample with replacement
-            idx = torch.randint(0, data.shape[0], (K,), device=data.device)
-        cent = data[idx].clone()
+        cent = self._kmeans_pp(data, K)
         for _ in range(self.config.kmeans_iters):
             d = (data * data).sum(1, keepdim=True) - 2.0 * data @ cent.t() + (cent * cent).sum(1)
             assign = d.argmin(1)
