@@ -1,0 +1,182 @@
+"""Inputs of the phone analysis: alignments (+ folding), codes from a model or from `.vqs` files.
+
+- `load_alignments(data_dir, alignments=None, fold=None)`: `<data_dir>/ctm` or a CTM / TIMIT .PHN /
+  TextGrid path (`vqspeech.data.alignments.read_alignments`), folded with the built-in TIMIT 61->39 map
+  (`fold="timit"`) or a map file (`read_phone_map`).
+- `encode_utterances(model, data, utts)`: codes of each utterance with a VQ-VAE, batched and exact
+  (identical to encoding each utterance alone).
+- `read_codes_dir(path, utts)`: codes from `<path>/<utt>.vqs` files (`vqspeech.codec.bitstream.read_vqs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqspeech.errors import VQSpeechError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Codes:
+    """Codes of some utterances and what is needed to put them on a time axis."""
+
+    codes: dict[str, np.ndarray]  # utt -> [N_u] int64
+    durations: dict[str, float]  # utt -> audio seconds
+    hop: int  # samples per code
+    sample_rate: int  # Hz
+    num_codes: int  # K
+
+
+def load_alignments(data_dir: str | os.PathLike, alignments: str | os.PathLike | None = None,
+                    fold: str | os.PathLike | None = None) -> dict[str, list[Any]]:
+    """Phone alignments: `alignments` (CTM, TIMIT .PHN file/dir, TextGrid file/dir) or `<data_dir>/ctm`.
+
+    fold: None, "timit" (the built-in 61 -> 39 map) or a phone map file (`<phone> <folded>` lines).
+    Returns utt -> list of PhoneInterval (seconds from the utterance start).
+    """
+    path = Path(alignments) if alignments is not None else Path(data_dir) / "ctm"
+    if not path.exists():
+        hint = "" if alignments is not None else " (pass --alignments: a CTM, TIMIT .PHN or TextGrid file or dir)"
+        raise VQSpeechError(f"{path}: no such alignment file{hint}")
+    try:
+        from vqspeech.data import alignments as amod
+    except ImportError:  # the alignment readers are not installed yet: CTM only
+        amod = None
+    if amod is not None:
+        ali = amod.read_alignments(path)
+    elif path.is_file():
+        from vqspeech.data.kaldi import read_ctm
+
+        ali = read_ctm(path)
+    else:
+        raise VQSpeechError(f"{path}: only CTM files can be read here (vqspeech.data.alignments is missing)")
+    if fold is not None:
+        if amod is None:
+            raise VQSpeechError("--fold needs vqspeech.data.alignments, which is missing from this install")
+        mapping = amod.TIMIT_61_TO_39 if str(fold).lower() == "timit" else amod.read_phone_map(fold)
+        ali = amod.fold_phones(ali, mapping)
+    if not ali:
+        raise VQSpeechError(f"{path}: no phone alignments in it")
+    return dict(ali)
+
+
+def _batches(utts: list[str], lengths: dict[str, int], batch_size: int, max_samples: int) -> list[list[str]]:
+    """Utterances sorted by length, grouped into batches of at most `batch_size` and `max_samples` padded."""
+    order = sorted(utts, key=lambda u: (lengths[u], u))
+    out: list[list[str]] = []
+    cur: list[str] = []
+    for u in order:
+        if cur and (len(cur) >= batch_size or lengths[u] * (len(cur) + 1) > max_samples):
+            out.append(cur)
+            cur = []
+        cur.append(u)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def encode_batch(model: Any, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Codes of each waveform ([T_i] float32) with `model` (a VQVAE), batched, exactly as if alone.
+
+    The batch is zero-padded to its longest waveform; only the last frames of a shorter waveform can see
+    the padding (through the encoder's right context), so those are re-encoded from its own tail, long
+    enough to hold their left context.
+    """
+    import torch
+
+    hop = model.hop
+    left, right = model.encoder.context
+    device = next(model.parameters()).device
+    n_frames = [-(-len(w) // hop) for w in wavs]
+    longest = max(len(w) for w in wavs)
+    batch = np.zeros((len(wavs), 1, longest), dtype=np.float32)
+    for i, w in enumerate(wavs):
+        batch[i, 0, : len(w)] = w
+    with torch.inference_mode():
+        codes = model.encode(torch.from_numpy(batch).to(device)).cpu().numpy().astype(np.int64)
+        out = []
+        tail_frames = -(-right // hop) + 1  # frames whose right context may reach past the waveform
+        lead_frames = -(-left // hop) + 1  # frames of left context the tail needs in front
+        for i, w in enumerate(wavs):
+            c = codes[i, : n_frames[i]].copy()
+            if len(w) < longest and n_frames[i] > 0:
+                start = max(0, n_frames[i] - tail_frames - lead_frames) * hop
+                tail = torch.from_numpy(np.ascontiguousarray(w[start:])).to(device).view(1, 1, -1)
+                t = model.encode(tail)[0].cpu().numpy()
+                k = min(tail_frames, n_frames[i])
+                c[-k:] = t[-k:]
+            out.append(c)
+    return out
+
+
+def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: int = 16,
+                      max_batch_seconds: float = 160.0, progress: bool = True) -> Codes:
+    """Encode `utts` of DataDir `data` with VQVAE `model` (eval mode); audio resampled to its rate.
+
+    Returns codes `[ceil(T_u / hop)]` per utterance; a progress bar on stderr counts utterances.
+    """
+    from tqdm import tqdm
+
+    from vqspeech.data.kaldi import load_utterance
+
+    model.eval()
+    sr = int(model.sample_rate)
+    wavs: dict[str, np.ndarray] = {}
+    for u in tqdm(utts, desc="loading audio", unit="utt", disable=not progress, leave=False):
+        wavs[u] = load_utterance(data, u, sample_rate=sr)
+    lengths = {u: len(w) for u, w in wavs.items()}
+    empty = [u for u in utts if lengths[u] == 0]
+    if empty:
+        log.warning("%d utterances have no audio and are skipped (e.g. %s)", len(empty), empty[0])
+    todo = [u for u in utts if lengths[u] > 0]
+    codes: dict[str, np.ndarray] = {}
+    bar = tqdm(total=len(todo), desc="encoding", unit="utt", disable=not progress)
+    for group in _batches(todo, lengths, max(1, batch_size), int(max_batch_seconds * sr)):
+        for u, c in zip(group, encode_batch(model, [wavs.pop(u) for u in group]), strict=True):
+            codes[u] = c
+        bar.update(len(group))
+    bar.close()
+    return Codes(codes, {u: lengths[u] / sr for u in todo}, int(model.hop), sr,
+                 int(model.config.quantizer.num_codes))
+
+
+def read_codes_dir(path: str | os.PathLike, utts: Sequence[str] | None = None) -> Codes:
+    """Codes from `<path>/<utt>.vqs` files (all of them, or those of `utts` that exist)."""
+    from vqspeech.codec.bitstream import read_vqs
+
+    path = Path(path)
+    if not path.is_dir():
+        raise VQSpeechError(f"{path}: not a directory of .vqs files")
+    files = sorted(path.glob("*.vqs"))
+    if utts is not None:
+        wanted = set(utts)
+        files = [f for f in files if f.stem in wanted]
+    if not files:
+        raise VQSpeechError(f"{path}: no .vqs files" + (" for the data dir's utterances" if utts else ""))
+    codes: dict[str, np.ndarray] = {}
+    durations: dict[str, float] = {}
+    meta: tuple[int, int, int] | None = None
+    for f in files:
+        header, c = read_vqs(f)
+        if header.entropy is not None:
+            raise VQSpeechError(f"{f}: entropy-coded .vqs; the analysis reads plain codes (re-encode without the prior)")
+        m = (int(header.hop), int(header.sample_rate), int(header.num_codes))
+        if meta is not None and m != meta:
+            raise VQSpeechError(f"{f}: hop/sample rate/codebook {m} differ from the other files' {meta}")
+        meta = m
+        c = np.asarray(c, dtype=np.int64)
+        if c.ndim != 1:  # one stream per file is what the analysis reads
+            raise VQSpeechError(f"{f}: expected one code stream, got shape {c.shape}")
+        codes[f.stem] = c
+        n = getattr(header, "num_samples", None)
+        durations[f.stem] = (n if n else c.size * m[0]) / m[1]
+    assert meta is not None
+    return Codes(codes, durations, *meta)
