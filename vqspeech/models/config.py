@@ -13,6 +13,11 @@ from typing import Literal
 from vqspeech.errors import VQSpeechError
 
 
+def bits_per_code(num_codes: int) -> int:
+    """Bits of a fixed-length code for K codes: ceil(log2 K)."""
+    return max(1, math.ceil(math.log2(num_codes)))
+
+
 @dataclass
 class WaveNetConfig:
     """A WaveNet stack: `stacks` x `layers_per_stack` gated dilated causal conv layers."""
@@ -112,7 +117,7 @@ class QuantizerConfig:
     @property
     def bits_per_code(self) -> int:
         """Bits of a fixed-length code: ceil(log2 K)."""
-        return max(1, math.ceil(math.log2(self.num_codes)))
+        return bits_per_code(self.num_codes)
 
 
 @dataclass
