@@ -122,11 +122,15 @@ def test_codes_dir_gives_the_same_metrics(runner, model_dir, data_dir, tmp_path)
         c = model.encode(torch.from_numpy(wav).view(1, 1, -1))[0].numpy()
         write_vqs(codes_dir / f"{utt}.vqs", VqsHeader("x", SR, 64, 16, len(wav), len(c)), c)
     a = analyze_phones(model_dir, data_dir, out=tmp_path / "r1", plots=False, progress=False)
-    res = runner.invoke(app, ["analyze", "phones", "--codes", str(codes_dir), "-d", str(data_dir),
-                              "-o", str(tmp_path / "r2"), "--no-plots"])
+    auto = analyze_phones(codes_dir, data_dir, out=tmp_path / "r0", plots=False, progress=False)  # detected
+    assert auto["models"]["codes"]["in_sample"] == a["models"]["exp_a"]["in_sample"]
+    res = runner.invoke(app, ["analyze", "phones", "--codes", str(codes_dir), "-m", str(model_dir),
+                              "-d", str(data_dir), "-o", str(tmp_path / "r2"), "--no-plots"])
     assert res.exit_code == 0, res.output
     b = json.loads((tmp_path / "r2" / "metrics.json").read_text())
+    assert list(b["models"]) == ["exp_a", "codes"]
     ma, mb = a["models"]["exp_a"], b["models"]["codes"]
+    assert b["models"]["exp_a"]["in_sample"] == ma["in_sample"]
     for key in ("frames", "in_sample", "held_out", "nmi", "boundaries", "per_phone"):
         assert ma[key] == mb[key], key
     assert a["report_dir"] == str(tmp_path / "r1")
@@ -175,9 +179,54 @@ def test_bad_alignments(runner, model_dir, data_dir, tmp_path):
     assert res.exit_code == 2 and "no utterance has an alignment" in res.stderr
     assert not (tmp_path / "r2").exists()
     res = runner.invoke(app, [*base, "--codes", str(tmp_path), "-o", str(tmp_path / "r3")])
-    assert res.exit_code == 2 and "not both" in res.stderr
+    assert res.exit_code == 2 and "no .vqs files" in res.stderr
 
 
 def test_help_has_examples(runner):
     res = runner.invoke(app, ["analyze", "phones", "--help"])
     assert res.exit_code == 0 and "Examples" in res.stdout and "--fold timit" in res.stdout
+
+
+def test_timit_phn_with_fold_and_textgrid(runner, model_dir, data_dir, tmp_path):
+    from vqspeech.data.alignments import write_phn, write_textgrid
+    from vqspeech.data.kaldi import PhoneInterval, read_ctm
+
+    ctm = read_ctm(data_dir / "ctm")
+    timit = {"sil": ["h#"], "a": ["bcl", "b"], "b": ["ix"]}  # folds to sil, sil+b, ih
+    for utt, phones in ctm.items():
+        spk, sent = utt.split("-")
+        out = []
+        for p in phones:
+            names = timit[p.phone]
+            mid = round((p.start + p.end) / 2, 4)
+            edges = [p.start, mid, p.end] if len(names) == 2 else [p.start, p.end]
+            out += [PhoneInterval(s, e, n) for s, e, n in zip(edges[:-1], edges[1:], names, strict=True)]
+        write_phn(tmp_path / "timit" / "DR1" / spk.upper() / f"{sent.upper()}.PHN", out)
+        write_textgrid(tmp_path / "tg" / f"{utt}.TextGrid", phones)
+    base = ["analyze", "phones", "-m", str(model_dir), "-d", str(data_dir), "--no-plots"]
+    res = runner.invoke(app, [*base, "-a", str(tmp_path / "timit"), "--fold", "timit", "-o", str(tmp_path / "r1")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "r1" / "metrics.json").read_text())["models"]["exp_a"]
+    assert set(m["per_phone"]) == {"sil", "b", "ih"} and m["utterances"] == 4
+    res = runner.invoke(app, [*base, "-a", str(tmp_path / "tg"), "-o", str(tmp_path / "r2")])
+    assert res.exit_code == 0, res.output
+    tg = json.loads((tmp_path / "r2" / "metrics.json").read_text())["models"]["exp_a"]
+    res = runner.invoke(app, [*base, "-o", str(tmp_path / "r3")])  # the data dir's CTM: the same phones
+    ref = json.loads((tmp_path / "r3" / "metrics.json").read_text())["models"]["exp_a"]
+    for key in ("frames", "in_sample", "held_out", "boundaries", "per_phone"):
+        assert tg[key] == ref[key], key
+
+
+def test_encode_utterances_with_and_without_utt2dur(data_dir):
+    from vqspeech.analysis.phone_data import encode_utterances
+    from vqspeech.data.kaldi import read_data_dir
+
+    model = _tiny_model(3)
+    data = read_data_dir(data_dir)
+    utts = data.utterances()
+    a = encode_utterances(model, data, utts, batch_size=3, progress=False)
+    data.utt2dur = {u: n / SR for u, n in zip(utts, [LENGTHS[int(u[-1])] for u in utts], strict=True)}
+    b = encode_utterances(model, data, utts, batch_size=2, progress=False)
+    assert sorted(a.codes) == utts and a.hop == 64 and a.num_codes == 16
+    for u in utts:
+        assert (a.codes[u] == b.codes[u]).all() and a.durations[u] == b.durations[u] == LENGTHS[int(u[-1])] / SR

@@ -130,21 +130,29 @@ def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: in
     model.eval()
     sr = int(model.sample_rate)
     wavs: dict[str, np.ndarray] = {}
-    for u in tqdm(utts, desc="loading audio", unit="utt", disable=not progress, leave=False):
-        wavs[u] = load_utterance(data, u, sample_rate=sr)
-    lengths = {u: len(w) for u, w in wavs.items()}
-    empty = [u for u in utts if lengths[u] == 0]
-    if empty:
-        log.warning("%d utterances have no audio and are skipped (e.g. %s)", len(empty), empty[0])
-    todo = [u for u in utts if lengths[u] > 0]
+    durs = getattr(data, "utt2dur", None) or {}
+    if all(u in durs for u in utts):  # batch by the listed durations, load audio one batch at a time
+        lengths = {u: max(1, round(durs[u] * sr)) for u in utts}
+    else:  # batch by the real lengths: load everything first
+        for u in tqdm(utts, desc="loading audio", unit="utt", disable=not progress, leave=False):
+            wavs[u] = load_utterance(data, u, sample_rate=sr)
+        lengths = {u: len(w) for u, w in wavs.items()}
     codes: dict[str, np.ndarray] = {}
-    bar = tqdm(total=len(todo), desc="encoding", unit="utt", disable=not progress)
-    for group in _batches(todo, lengths, max(1, batch_size), int(max_batch_seconds * sr)):
-        for u, c in zip(group, encode_batch(model, [wavs.pop(u) for u in group]), strict=True):
-            codes[u] = c
+    seconds: dict[str, float] = {}
+    empty: list[str] = []
+    bar = tqdm(total=len(utts), desc="encoding", unit="utt", disable=not progress)
+    for group in _batches(list(utts), lengths, max(1, batch_size), int(max_batch_seconds * sr)):
+        batch = {u: wavs.pop(u) if u in wavs else load_utterance(data, u, sample_rate=sr) for u in group}
+        empty += [u for u, w in batch.items() if len(w) == 0]
+        batch = {u: w for u, w in batch.items() if len(w)}
+        if batch:
+            for u, c in zip(batch, encode_batch(model, list(batch.values())), strict=True):
+                codes[u], seconds[u] = c, len(batch[u]) / sr
         bar.update(len(group))
     bar.close()
-    return Codes(codes, {u: lengths[u] / sr for u in todo}, int(model.hop), sr,
+    if empty:
+        log.warning("%d utterances have no audio and are skipped (e.g. %s)", len(empty), empty[0])
+    return Codes(codes, seconds, int(model.hop), sr,
                  int(model.config.quantizer.num_codes))
 
 

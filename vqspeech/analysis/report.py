@@ -58,8 +58,17 @@ def default_report_dir(sources: Sequence[Source], names: Sequence[str]) -> Path:
     return Path("analysis_" + "_".join(names))
 
 
-def _codes_for(src: Source, data: Any, utts: list[str], codes_dir: bool, batch_size: int, progress: bool) -> Codes:
-    if codes_dir:
+def is_codes_dir(src: Source) -> bool:
+    """A directory of `.vqs` files (and not a model dir)."""
+    if not isinstance(src, (str, os.PathLike)):
+        return False
+    p = Path(src)
+    return p.is_dir() and not (p / "config.json").exists() and any(p.glob("*.vqs"))
+
+
+def _codes_for(src: Source, data: Any, utts: list[str], codes_dir: bool | None, batch_size: int,
+               progress: bool) -> Codes:
+    if codes_dir or (codes_dir is None and is_codes_dir(src)):
         return read_codes_dir(src, utts)
     model = src
     if isinstance(src, (str, os.PathLike)):
@@ -78,7 +87,7 @@ def analyze_phones(
     alignments: str | os.PathLike | None = None,
     fold: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
-    codes: bool = False,
+    codes: bool | Sequence[bool] | None = None,
     max_utts: int | None = None,
     outside: str | None = "sil",
     tolerance: float = 0.02,
@@ -90,8 +99,9 @@ def analyze_phones(
 ) -> dict[str, Any]:
     """Analyse how the codes of each source line up with the phones of `data_dir`; write a report.
 
-    sources: a model dir, a loaded VQVAE, or (with `codes=True`) a dir of `<utt>.vqs` files; or a list
-    of them, or a {name: source} mapping (names key metrics.json). `out=None` writes to
+    sources: a model dir, a loaded VQVAE, or a dir of `<utt>.vqs` files (`codes=None` tells them apart:
+    a dir with .vqs files and no config.json; True/False, or one per source, forces it); or a list of them, or a
+    {name: source} mapping (names key metrics.json). `out=None` writes to
     `default_report_dir`; an existing report is replaced only with `force`. `max_utts` keeps the first
     N aligned utterances (sorted ids). Returns the metrics.json dict.
     """
@@ -104,6 +114,9 @@ def analyze_phones(
         names = _names(srcs)
     if not srcs:
         raise VQSpeechError("nothing to analyse: give at least one model (or codes dir)")
+    kinds = list(codes) if isinstance(codes, (list, tuple)) else [codes] * len(srcs)
+    if len(kinds) != len(srcs):
+        raise ValueError("analyze_phones: codes must be one flag per source")
     report = Path(out) if out is not None else default_report_dir(srcs, names)
     if report.exists() and not force:
         raise VQSpeechError(f"{report}: exists (use --force to overwrite)")
@@ -134,9 +147,9 @@ def analyze_phones(
         "paper_reference": PAPER_REFERENCE, "models": {},
     }
     frames_by_name: dict[str, CodedFrames] = {}
-    for name, src in zip(names, srcs, strict=True):
+    for name, src, kind in zip(names, srcs, kinds, strict=True):
         log.info("%s: analysing %d utterances", name, len(utts))
-        c = _codes_for(src, data, utts, codes, batch_size, progress)
+        c = _codes_for(src, data, utts, kind, batch_size, progress)
         fr = build_frames(c.codes, ali, c.hop, c.sample_rate, c.num_codes, outside, c.durations)
         frames_by_name[name] = fr
         m = phone_metrics(fr, tolerance)

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from vqspeech.errors import VQSpeechError
-
 PHONES_HELP = """Many-to-one phone accuracy, NMI, V-measure, purity, boundary F1 of the codes.
 
 Each code frame is labelled with the phone at its centre; alignments come from DATA/ctm or
@@ -36,7 +34,7 @@ def register(app: typer.Typer) -> None:
         model: list[Path] = typer.Option(
             None, "--model", "-m", help="VQ-VAE model dir; repeat for a side-by-side table (default: bundled)."),
         codes: list[Path] = typer.Option(
-            None, "--codes", help="Dir of already extracted <utt>.vqs files (instead of --model); repeatable."),
+            None, "--codes", help="Dir of already extracted <utt>.vqs files; repeatable, may be mixed with --model."),
         alignments: Path = typer.Option(
             None, "--alignments", "-a", help="CTM, TIMIT .PHN or TextGrid file/dir (default: DATA/ctm)."),
         fold: str = typer.Option(None, "--fold", help="Phone folding: 'timit' (61 -> 39) or a map file."),
@@ -52,16 +50,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from vqspeech.analysis.report import analyze_phones
 
-        if model and codes:
-            raise VQSpeechError("give --model or --codes, not both")
-        sources: list = list(codes or model or [])
+        sources: list = [*(model or []), *(codes or [])]
+        kinds = [False] * len(model or []) + [True] * len(codes or [])
         if not sources:
             from vqspeech.pretrained import default_model_dir
 
-            sources = [default_model_dir()]
+            sources, kinds = [default_model_dir()], [False]
             out = out or Path("analysis_default")  # not inside the installed package
         result = analyze_phones(
-            sources, data, alignments=alignments, fold=fold, out=out, codes=bool(codes), max_utts=max_utts,
+            sources, data, alignments=alignments, fold=fold, out=out, codes=kinds or None, max_utts=max_utts,
             outside=None if outside == "drop" else outside, tolerance=tolerance_ms / 1000.0,
             batch_size=batch_size, threads=threads, force=force, plots=plots, progress=True,
         )
