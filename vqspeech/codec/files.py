@@ -1,0 +1,107 @@
+"""Files in, files out: audio -> `.vqs` and `.vqs` -> codes, with the model checks the CLI needs.
+
+`encode_to_vqs` and `read_codes` are what `vqspeech encode` / `vqspeech decode` call per file; Python
+users can call them the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vqspeech import __version__
+from vqspeech.codec.api import ENCODE_CHUNK_SECONDS, encode_file
+from vqspeech.codec.bitstream import VqsHeader, read_vqs, write_vqs
+from vqspeech.errors import VQSpeechError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EncodeResult:
+    """What one encoded file holds: sizes and rates (kbps = 1000 bits per second of audio)."""
+
+    path: Path
+    duration: float  # seconds of audio
+    n_codes: int
+    bits: int  # bits per code when bit-packed
+    file_bytes: int  # size of the .vqs file, header and CRC included
+    payload_bytes: int  # size of the codes alone (packed or entropy-coded)
+
+    @property
+    def packed_kbps(self) -> float:
+        """Bitrate of the bit-packed codes: codes/s * ceil(log2 K) / 1000."""
+        return self.n_codes * self.bits / max(self.duration, 1e-9) / 1000
+
+    @property
+    def payload_kbps(self) -> float:
+        return self.payload_bytes * 8 / max(self.duration, 1e-9) / 1000
+
+    @property
+    def file_kbps(self) -> float:
+        return self.file_bytes * 8 / max(self.duration, 1e-9) / 1000
+
+
+def encode_to_vqs(model, fingerprint: str, inp: str | os.PathLike, out: str | os.PathLike, *,
+                  speaker: str | None = None, prior=None, prior_fingerprint: str = "",
+                  chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> EncodeResult:
+    """Encode audio file `inp` into `out` (.vqs, atomic); with `prior`, range-code the codes with it."""
+    codes, n_samples = encode_file(model, inp, chunk_seconds=chunk_seconds)
+    header = VqsHeader(model_fingerprint=fingerprint, sample_rate=int(model.sample_rate), hop=int(model.hop),
+                       num_codes=int(model.config.quantizer.num_codes), num_samples=int(n_samples),
+                       n_codes=int(codes.size), speaker=speaker,
+                       extra={"vqspeech_version": __version__, "source": Path(inp).name})
+    if prior is not None:
+        from vqspeech.codec.entropy import entropy_encode
+
+        if int(prior.num_codes) != header.num_codes:
+            raise VQSpeechError(f"prior: models {prior.num_codes} codes, the VQ-VAE has {header.num_codes}")
+        words, params = entropy_encode(prior, codes, speaker, prior_fingerprint=prior_fingerprint)
+        header.entropy = params
+        write_vqs(out, header, words=words)
+    else:
+        write_vqs(out, header, codes)
+    return EncodeResult(Path(out), header.duration, header.n_codes, header.bits, Path(out).stat().st_size,
+                        header.payload_bytes)
+
+
+def check_model(header: VqsHeader, model, fingerprint: str, name: str, ignore_mismatch: bool = False) -> None:
+    """Refuse codes made by another model (unless `ignore_mismatch`), and codes it cannot decode at all."""
+    k = int(model.config.quantizer.num_codes)
+    if header.num_codes != k or header.hop != int(model.hop):
+        raise VQSpeechError(f"{name}: made for K={header.num_codes}, hop={header.hop}; the model has K={k}, "
+                            f"hop={model.hop}")
+    if header.model_fingerprint != fingerprint:
+        if not ignore_mismatch:
+            raise VQSpeechError(f"{name}: encoded by model {header.model_fingerprint}, not by this model "
+                                f"({fingerprint}); pass --ignore-model-mismatch to decode anyway")
+        log.warning("%s: encoded by model %s, decoding with %s anyway", name, header.model_fingerprint, fingerprint)
+    if header.sample_rate != int(model.sample_rate):
+        log.warning("%s: encoded at %d Hz, the model runs at %d Hz", name, header.sample_rate, model.sample_rate)
+
+
+def read_codes(path: str | os.PathLike, prior_loader=None, progress: bool = False) -> tuple[VqsHeader, np.ndarray]:
+    """Read a `.vqs` -> (header, codes [N] int64). An entropy-coded file needs `prior_loader()` ->
+    (prior, fingerprint), called only then; the prior must be the one that coded the file."""
+    header, payload = read_vqs(path)
+    if header.entropy is None:
+        return header, payload
+    from vqspeech.codec.entropy import entropy_decode
+
+    if prior_loader is None:
+        raise VQSpeechError(f"{path}: entropy-coded: pass the prior that coded it (--prior)")
+    prior, prior_fp = prior_loader()
+    want = header.entropy.get("prior_fingerprint")
+    if want and want != prior_fp:
+        raise VQSpeechError(f"{path}: entropy-coded with prior {want}, not with this prior ({prior_fp})")
+    if int(prior.num_codes) != header.num_codes:
+        raise VQSpeechError(f"{path}: the prior models {prior.num_codes} codes, the file has K={header.num_codes}")
+    try:
+        codes = entropy_decode(prior, payload, header.n_codes, header.entropy, progress=progress)
+    except VQSpeechError as err:
+        raise VQSpeechError(f"{path}: {err}") from None
+    return header, codes

@@ -1,0 +1,310 @@
+"""`vqspeech encode | decode | convert | sample | speakers`: audio <-> .vqs codes, voice conversion,
+speech sampled from the prior.
+
+Many inputs: outputs are planned and checked (overwrite, duplicates) before any work starts; then a
+file that fails is reported on stderr ("error: ..."), the others are still written, and the command
+exits 2 at the end. A failed file leaves no output (every write is atomic).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from vqspeech.commands.common import check_overwrite
+from vqspeech.errors import VQSpeechError
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".caf", ".w64"}
+_MODEL_HELP = "VQ-VAE model directory (default: the bundled default model)."
+_FORCE_HELP = "Overwrite existing outputs."
+
+
+def _load(path: Path | None, kind: str, device: str = "cpu"):
+    """Load a model dir -> (model, fingerprint); kind "vqvae" or "prior"; None = the bundled default."""
+    from vqspeech import pretrained
+    from vqspeech.models.io import load_model, model_fingerprint, read_model_config
+
+    if path is None:
+        path = pretrained.default_model_dir() if kind == "vqvae" else pretrained.default_prior_dir()
+    meta = read_model_config(path)
+    if meta["kind"] != kind:
+        flag = "--prior" if meta["kind"] == "prior" else "--model"
+        raise VQSpeechError(f"{path}: is a {meta['kind']} model, not a {kind} (pass it as {flag})")
+    return load_model(path, device=device), model_fingerprint(path)
+
+
+def _plan(inputs: list[Path], out: Path | None, suffixes: set[str], in_place_name, out_suffix: str,
+          dir_default: str, force: bool) -> list[tuple[Path, Path]]:
+    """Pair each input file with its output. A directory input is searched recursively and mirrored.
+
+    in_place_name(path) -> the output for an input file (next to it, or by that name in -o DIR); the
+    files of a directory input keep their relative names, with `out_suffix`, under the output dir."""
+    pairs: list[tuple[Path, Path]] = []
+    many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
+    if out is not None and many and out.exists() and not out.is_dir():
+        raise VQSpeechError(f"{out}: exists and is not a directory (several inputs need -o DIR)")
+    for inp in inputs:
+        if not inp.exists():
+            raise VQSpeechError(f"{inp}: no such file or directory")
+        if inp.is_dir():
+            files = sorted(p for p in inp.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            if not files:
+                raise VQSpeechError(f"{inp}: no {'/'.join(sorted(suffixes))} files in this directory")
+            base = (out / inp.resolve().name if len(inputs) > 1 else out) if out is not None else \
+                inp.with_name(inp.resolve().name + dir_default)
+            pairs += [(f, base / f.relative_to(inp).with_suffix(out_suffix)) for f in files]
+        elif out is None:
+            pairs.append((inp, in_place_name(inp)))
+        elif many or out.is_dir() or str(out).endswith("/"):
+            pairs.append((inp, out / in_place_name(inp).name))
+        else:
+            pairs.append((inp, out))
+    seen: dict[Path, Path] = {}
+    for inp, o in pairs:
+        key = o.resolve()
+        if key in seen:
+            raise VQSpeechError(f"{o}: would be written twice (from {seen[key]} and {inp})")
+        if key == inp.resolve():
+            raise VQSpeechError(f"{o}: output would overwrite its input")
+        seen[key] = inp
+    for _, o in pairs:
+        check_overwrite(o, force)
+    return pairs
+
+
+def _run_all(pairs: list[tuple[Path, Path]], work, desc: str) -> None:
+    """work(inp, out) per pair; failures reported one line each, exit 2 at the end if any failed."""
+    if len(pairs) == 1:
+        work(*pairs[0])
+        return
+    from tqdm import tqdm
+
+    failed = 0
+    for inp, o in tqdm(pairs, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True):
+        try:
+            work(inp, o)
+        except VQSpeechError as err:
+            failed += 1
+            typer.echo(f"error: {err}", err=True)
+    if failed:
+        raise VQSpeechError(f"{failed} of {len(pairs)} files failed (the other outputs were written)")
+
+
+def encode_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Audio files (wav/flac/ogg, any rate/channels) or directories."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output .vqs (one input) or directory (several)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    speaker: str | None = typer.Option(None, "--speaker", help="Source speaker, recorded in the header."),
+    entropy: bool = typer.Option(False, "--entropy", help="Range-code the codes with the prior (smaller)."),
+    prior: Path | None = typer.Option(None, "--prior", help="Prior model dir for --entropy (default: bundled)."),
+    chunk_seconds: float = typer.Option(10.0, "--chunk-seconds", help="Encoding chunk (bounds memory)."),
+    force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
+) -> None:
+    """Encode audio into .vqs code files (x.wav -> x.vqs; a directory -> DIR_vqs/ mirroring names).
+
+    Prints per file: duration, number of codes, bitrate (kbps); with --entropy also the real size.
+
+    Examples:
+
+      vqspeech encode speech.wav --model exp/vq/model
+
+      vqspeech encode a.wav b.flac -o codes/ --model exp/vq/model
+
+      vqspeech encode data/wav --entropy --prior exp/prior/model -o codes/
+    """
+    from vqspeech.codec.files import encode_to_vqs
+
+    if chunk_seconds <= 0:
+        raise VQSpeechError(f"--chunk-seconds must be > 0, got {chunk_seconds}")
+    if prior is not None and not entropy:
+        raise VQSpeechError("--prior is used with --entropy")
+    pairs = _plan(inputs, out, AUDIO_SUFFIXES, lambda p: p.with_suffix(".vqs"), ".vqs", "_vqs", force)
+    vq, fp = _load(model, "vqvae")
+    pr, pr_fp = _load(prior, "prior") if entropy else (None, "")
+
+    def work(inp: Path, o: Path) -> None:
+        r = encode_to_vqs(vq, fp, inp, o, speaker=speaker, prior=pr, prior_fingerprint=pr_fp,
+                          chunk_seconds=chunk_seconds)
+        line = f"{inp} -> {o}: {r.duration:.2f} s, {r.n_codes} codes, {r.packed_kbps:.3f} kbps"
+        if entropy:
+            line += (f"; entropy-coded {r.payload_bytes} bytes = {r.payload_kbps:.3f} kbps "
+                     f"({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)")
+        else:
+            line += f" ({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)"
+        typer.echo(line)
+
+    _run_all(pairs, work, "encode")
+
+
+def _speaker_for(vq, requested: str | None, header_speaker: str | None) -> str | int:
+    if requested is not None:
+        vq.speaker_index(requested)  # unknown -> one line listing the valid ones
+        return requested
+    if header_speaker in vq.speakers:
+        return header_speaker
+    if vq.speakers:
+        log.info("no --speaker given%s: decoding as '%s'",
+                 f" and the model does not know '{header_speaker}'" if header_speaker else "", vq.speakers[0])
+    return 0
+
+
+def decode_cmd(
+    inputs: list[Path] = typer.Argument(..., help=".vqs files or directories holding them."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output audio (one input) or directory."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    speaker: str | None = typer.Option(None, "--speaker", "-s", help="Target speaker (default: the source)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature (0 = argmax)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed = same waveform)."),
+    prior: Path | None = typer.Option(None, "--prior", help="Prior for entropy-coded files (default: bundled)."),
+    ignore_mismatch: bool = typer.Option(False, "--ignore-model-mismatch",
+                                         help="Decode codes made by another model anyway."),
+    device: str = typer.Option("cpu", "--device", help="cpu (numba kernel) or cuda (torch incremental)."),
+    force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
+) -> None:
+    """Decode .vqs files to audio with the WaveNet decoder (x.vqs -> x.decoded.wav).
+
+    Refuses a .vqs made by another model (fingerprint in the header) unless --ignore-model-mismatch.
+
+    Examples:
+
+      vqspeech decode speech.vqs --model exp/vq/model
+
+      vqspeech decode speech.vqs --speaker p226 --seed 1 -o p226.wav --model exp/vq/model
+
+      vqspeech decode codes/ -o decoded/ --temperature 0.8 --model exp/vq/model
+    """
+    from vqspeech.codec.api import decode_to_file
+    from vqspeech.codec.files import check_model, read_codes
+
+    if temperature < 0:
+        raise VQSpeechError(f"--temperature must be >= 0, got {temperature}")
+    pairs = _plan(inputs, out, {".vqs"}, lambda p: p.with_name(p.stem + ".decoded.wav"), ".wav",
+                  "_decoded", force)
+    vq, fp = _load(model, "vqvae", device)
+    if speaker is not None:
+        vq.speaker_index(speaker)
+    cache: dict = {}
+
+    def prior_loader():
+        if "p" not in cache:
+            cache["p"] = _load(prior, "prior")
+        return cache["p"]
+
+    def work(inp: Path, o: Path) -> None:
+        header, codes = read_codes(inp, prior_loader, progress=True)
+        check_model(header, vq, fp, str(inp), ignore_mismatch)
+        spk = _speaker_for(vq, speaker, header.speaker)
+        decode_to_file(vq, codes, o, spk, temperature=temperature, seed=seed,
+                       num_samples=max(1, header.num_samples), progress=True)
+        typer.echo(f"{inp} -> {o}: {header.duration:.2f} s, speaker {vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk}")
+
+    _run_all(pairs, work, "decode")
+
+
+def convert_cmd(
+    inp: Path = typer.Argument(..., help="Audio file to convert."),
+    speaker: str = typer.Option(..., "--speaker", "-s", help="Target speaker."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output audio (default x.to_<speaker>.wav)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature (0 = argmax)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
+) -> None:
+    """Voice conversion: encode, then decode as another speaker.
+
+    Examples:
+
+      vqspeech convert p225_001.wav --speaker p226 --model exp/vq/model
+
+      vqspeech convert in.flac -s p226 -o out.wav --seed 0 --model exp/vq/model
+    """
+    from vqspeech.codec.api import decode_to_file, encode_file
+
+    o = out if out is not None else inp.with_name(f"{inp.stem}.to_{speaker}.wav")
+    if o.exists() and o.resolve() == inp.resolve():
+        raise VQSpeechError(f"{o}: output would overwrite its input")
+    check_overwrite(o, force)
+    vq, _ = _load(model, "vqvae", device)
+    vq.speaker_index(speaker)
+    codes, n = encode_file(vq, inp)
+    decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True)
+    typer.echo(f"{inp} -> {o}: {n / vq.sample_rate:.2f} s as speaker {speaker}")
+
+
+def sample_cmd(
+    prior: Path | None = typer.Option(None, "--prior", help="Prior model dir (default: the bundled prior)."),
+    speaker: str | None = typer.Option(None, "--speaker", "-s", help="Speaker (prior and decoder)."),
+    seconds: float = typer.Option(3.0, "--seconds", help="Length of the sample."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output audio (default sample.<speaker>.wav)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Temperature for the prior and decoder."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    ignore_mismatch: bool = typer.Option(False, "--ignore-model-mismatch",
+                                         help="Use a prior trained for another VQ-VAE anyway."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
+) -> None:
+    """Speech sampled from the prior: codes from the prior, decoded with the VQ-VAE.
+
+    Examples:
+
+      vqspeech sample --prior exp/prior/model --model exp/vq/model --speaker p225 --seconds 3 -o s.wav
+    """
+    from vqspeech.codec.api import decode_to_file
+    from vqspeech.generate import sample_codes
+
+    if seconds <= 0:
+        raise VQSpeechError(f"--seconds must be > 0, got {seconds}")
+    o = out if out is not None else Path(f"sample.{speaker or 'unconditional'}.wav")
+    check_overwrite(o, force)
+    vq, fp = _load(model, "vqvae", device)
+    pr, _ = _load(prior, "prior", device)
+    if int(pr.num_codes) != int(vq.config.quantizer.num_codes):
+        raise VQSpeechError(f"prior models {pr.num_codes} codes, the VQ-VAE has {vq.config.quantizer.num_codes}")
+    want = getattr(pr.config, "vqvae_fingerprint", "")
+    if want and want != fp and not ignore_mismatch:
+        raise VQSpeechError(f"prior was trained on VQ-VAE {want}, not this model ({fp}); "
+                            "pass --ignore-model-mismatch to use it anyway")
+    if speaker is None and vq.speakers:
+        speaker = vq.speakers[0]
+        log.info("no --speaker given: using '%s'", speaker)
+    spk_dec = vq.speaker_index(speaker) if speaker is not None and vq.speakers else 0
+    spk_prior = pr.speaker_index(speaker) if pr.speakers else None
+    n_samples = max(1, int(round(seconds * vq.sample_rate)))
+    n_codes = -(-n_samples // int(vq.hop))
+    codes = sample_codes(pr, n_codes, spk_prior, temperature=temperature, seed=seed, progress=True)[0]
+    decode_to_file(vq, codes, o, spk_dec, temperature=temperature, seed=seed, num_samples=n_samples, progress=True)
+    typer.echo(f"{o}: {n_samples / vq.sample_rate:.2f} s sampled from the prior, speaker {speaker}")
+
+
+def speakers_cmd(model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP)) -> None:
+    """List the model's speakers, one per line.
+
+    Example:
+
+      vqspeech speakers --model exp/vq/model
+    """
+    from vqspeech.models.io import read_model_config
+
+    path = model
+    if path is None:
+        from vqspeech import pretrained
+
+        path = pretrained.default_model_dir()
+    meta = read_model_config(path)
+    for name in meta.get("speakers") or meta.get("config", {}).get("speakers", []):
+        typer.echo(name)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("encode")(encode_cmd)
+    app.command("decode")(decode_cmd)
+    app.command("convert")(convert_cmd)
+    app.command("sample")(sample_cmd)
+    app.command("speakers")(speakers_cmd)
