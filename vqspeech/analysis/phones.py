@@ -37,7 +37,8 @@ from vqspeech.errors import VQSpeechError
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9  # seconds: slack for float comparisons of times
-PAPER_REFERENCE = {"accuracy": 0.493, "baseline": 0.072, "num_codes": 128, "num_phones": 41}
+# van den Oord et al. 2017, sec. 4.3: K=128 codes at 25 Hz (640x downsampling, 40 ms per code), 41 phones
+PAPER_REFERENCE = {"accuracy": 0.493, "baseline": 0.072, "num_codes": 128, "num_phones": 41, "frame_ms": 40.0}
 
 
 class Interval(Protocol):
