@@ -175,3 +175,19 @@ def test_dead_code_gets_restarted_from_encoder_outputs(mode):
         assert torch.equal(off.codebook[3].detach(), torch.tensor(far))
     else:
         assert torch.cdist(off.codebook[3:4].detach(), z[0].t()).min().item() > 1.0
+
+
+def test_autocast_does_not_change_codes_and_buffers_keep_shape():
+    vq = _vq(num_codes=64, dim=16, restart_dead=True).train()
+    z = torch.randn(2, 16, 50)
+    expected = vq.eval().encode(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = vq.eval()(z.bfloat16().float())  # bf16-representable input: same codes either way
+        assert torch.equal(vq.encode(z), expected)
+    assert out.quantized.dtype == torch.float32
+    vq.train()
+    shape = vq.recent.shape
+    for n in (3, 5000):  # smaller and larger than the restart buffer
+        vq(torch.randn(1, 16, n))
+        assert vq.recent.shape == shape  # fixed: DDP broadcasts buffers, shapes must agree across ranks
+    assert vq.recent_fill == shape[0]

@@ -66,7 +66,9 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(0 if config.kmeans_init else 1, dtype=torch.uint8))
         # training-only statistics, not saved with the model
         self.register_buffer("usage_ema", torch.full((K,), 1.0 / K), persistent=False)
-        self.register_buffer("recent", torch.zeros(0, D), persistent=False)
+        # fixed size (DDP broadcasts buffers: shapes must agree across ranks); `recent_fill` rows are valid
+        self.register_buffer("recent", torch.zeros(config.restart_buffer, D), persistent=False)
+        self.recent_fill = 0
 
     @property
     def num_codes(self) -> int:
@@ -91,7 +93,8 @@ class VectorQuantizer(nn.Module):
     def encode(self, z: torch.Tensor) -> torch.Tensor:
         """z: [B, D, N] float -> codes [B, N] int64 (nearest code vector)."""
         B, D, N = z.shape
-        return self._nearest(z.transpose(1, 2).reshape(-1, D)).view(B, N)
+        with torch.autocast(z.device.type, enabled=False):
+            return self._nearest(z.transpose(1, 2).reshape(-1, D)).view(B, N)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, N] int64 -> [B, D, N] code vectors."""
@@ -155,8 +158,14 @@ class VectorQuantizer(nn.Module):
         c = self.config
         frac = counts / counts.sum().clamp(min=1)
         self.usage_ema.mul_(c.decay).add_(frac, alpha=1 - c.decay)
-        recent = torch.cat([flat.detach().to(self.recent.dtype), self.recent])[: c.restart_buffer]
-        self.recent = recent
+        cap = self.recent.shape[0]
+        new_rows = flat.detach().to(self.recent.dtype)
+        if new_rows.shape[0] > cap:  # keep a random subset of a large batch
+            new_rows = new_rows[torch.randperm(new_rows.shape[0], device=new_rows.device)[:cap]]
+        m = new_rows.shape[0]
+        self.recent.copy_(torch.cat([new_rows, self.recent[: cap - m]]))
+        self.recent_fill = min(cap, self.recent_fill + m)
+        recent = self.recent[: self.recent_fill]
         dead = torch.nonzero(self.usage_ema < c.dead_ratio / c.num_codes).flatten()
         if dead.numel() == 0 or recent.shape[0] == 0:
             return 0
@@ -172,7 +181,14 @@ class VectorQuantizer(nn.Module):
 
     # ---- forward ------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
-        """z: [B, D, N] encoder output -> QuantizerOutput (in training mode also updates the codebook)."""
+        """z: [B, D, N] encoder output -> QuantizerOutput (in training mode also updates the codebook).
+
+        Runs in float32 with autocast off (bf16 distances would pick wrong codes); `quantized` is float32.
+        """
+        with torch.autocast(z.device.type, enabled=False):
+            return self._forward(z.float())
+
+    def _forward(self, z: torch.Tensor) -> QuantizerOutput:
         B, D, N = z.shape
         if D != self.dim:
             raise ValueError(f"quantizer expects {self.dim} channels, got {D}")
