@@ -230,3 +230,25 @@ def test_encode_utterances_with_and_without_utt2dur(data_dir):
     assert sorted(a.codes) == utts and a.hop == 64 and a.num_codes == 16
     for u in utts:
         assert (a.codes[u] == b.codes[u]).all() and a.durations[u] == b.durations[u] == LENGTHS[int(u[-1])] / SR
+
+
+def test_codes_tree_and_entropy_coded_needs_prior(runner, data_dir, tmp_path):
+    from vqspeech.analysis.phone_data import read_codes_dir
+    from vqspeech.codec.bitstream import VqsHeader, write_vqs
+
+    tree = tmp_path / "codes"
+    write_vqs(tree / "spk1" / "spk1-u0.vqs", VqsHeader("x", SR, 64, 16, 640, 10), np.arange(10) % 16)
+    write_vqs(tree / "spk2" / "spk2-u1.vqs", VqsHeader("x", SR, 64, 16, 100, 2), np.array([3, 4]))
+    got = read_codes_dir(tree)
+    assert sorted(got.codes) == ["spk1-u0", "spk2-u1"] and got.codes["spk2-u1"].tolist() == [3, 4]
+    assert got.durations["spk2-u1"] == 100 / SR and (got.hop, got.sample_rate, got.num_codes) == (64, SR, 16)
+    res = runner.invoke(app, ["analyze", "phones", "--codes", str(tree), "-d", str(data_dir), "-o",
+                              str(tmp_path / "r"), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert "codes: 2 of 4 aligned utterances have no codes" in res.stderr
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["models"]["codes"]["utterances"] == 2
+    ent = tmp_path / "ent"
+    write_vqs(ent / "spk1-u0.vqs", VqsHeader("x", SR, 64, 16, 640, 10, entropy={"prior_fingerprint": "p"}),
+              words=np.zeros(3, np.uint32))
+    res = runner.invoke(app, ["analyze", "phones", "--codes", str(ent), "-d", str(data_dir), "-o", str(tmp_path / "r2")])
+    assert res.exit_code == 2 and "entropy-coded" in res.stderr and "--prior" in res.stderr

@@ -5,7 +5,7 @@
   (`fold="timit"`) or a map file (`read_phone_map`).
 - `encode_utterances(model, data, utts)`: codes of each utterance with a VQ-VAE, batched and exact
   (identical to encoding each utterance alone).
-- `read_codes_dir(path, utts)`: codes from `<path>/<utt>.vqs` files (`vqspeech.codec.bitstream.read_vqs`).
+- `read_codes_dir(path, utts, prior=None)`: codes from the `<utt>.vqs` files under `path`.
 """
 
 from __future__ import annotations
@@ -156,35 +156,47 @@ def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: in
                  int(model.config.quantizer.num_codes))
 
 
-def read_codes_dir(path: str | os.PathLike, utts: Sequence[str] | None = None) -> Codes:
-    """Codes from `<path>/<utt>.vqs` files (all of them, or those of `utts` that exist)."""
-    from vqspeech.codec.bitstream import read_vqs
+def read_codes_dir(path: str | os.PathLike, utts: Sequence[str] | None = None,
+                   prior: str | os.PathLike | None = None) -> Codes:
+    """Codes from the `<utt>.vqs` files under `path` (searched recursively, as `vqspeech encode DIR`
+    mirrors its input tree): all of them, or those of `utts`. Entropy-coded files need `prior` (the
+    prior model dir that coded them)."""
+    from vqspeech.codec.files import read_codes
 
     path = Path(path)
     if not path.is_dir():
         raise VQSpeechError(f"{path}: not a directory of .vqs files")
-    files = sorted(path.glob("*.vqs"))
+    files: dict[str, Path] = {}
+    for f in sorted(path.rglob("*.vqs")):
+        if f.stem in files:
+            raise VQSpeechError(f"{f}: utterance {f.stem} also has {files[f.stem]}")
+        files[f.stem] = f
     if utts is not None:
         wanted = set(utts)
-        files = [f for f in files if f.stem in wanted]
+        files = {u: f for u, f in files.items() if u in wanted}
     if not files:
         raise VQSpeechError(f"{path}: no .vqs files" + (" for the data dir's utterances" if utts else ""))
+    loaded: list[Any] = []
+
+    def prior_loader() -> Any:
+        if prior is None:
+            raise VQSpeechError(f"{path}: holds entropy-coded .vqs files: pass the prior that coded them (--prior)")
+        if not loaded:
+            from vqspeech.models.io import load_model, model_fingerprint
+
+            loaded.append((load_model(prior), model_fingerprint(prior)))
+        return loaded[0]
+
     codes: dict[str, np.ndarray] = {}
     durations: dict[str, float] = {}
     meta: tuple[int, int, int] | None = None
-    for f in files:
-        header, c = read_vqs(f)
-        if header.entropy is not None:
-            raise VQSpeechError(f"{f}: entropy-coded .vqs; the analysis reads plain codes (re-encode without the prior)")
+    for utt, f in files.items():
+        header, c = read_codes(f, prior_loader)
         m = (int(header.hop), int(header.sample_rate), int(header.num_codes))
         if meta is not None and m != meta:
             raise VQSpeechError(f"{f}: hop/sample rate/codebook {m} differ from the other files' {meta}")
         meta = m
-        c = np.asarray(c, dtype=np.int64)
-        if c.ndim != 1:  # one stream per file is what the analysis reads
-            raise VQSpeechError(f"{f}: expected one code stream, got shape {c.shape}")
-        codes[f.stem] = c
-        n = getattr(header, "num_samples", None)
-        durations[f.stem] = (n if n else c.size * m[0]) / m[1]
+        codes[utt] = np.asarray(c, dtype=np.int64).reshape(-1)
+        durations[utt] = (header.num_samples or codes[utt].size * m[0]) / m[1]
     assert meta is not None
     return Codes(codes, durations, *meta)

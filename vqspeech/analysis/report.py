@@ -63,13 +63,13 @@ def is_codes_dir(src: Source) -> bool:
     if not isinstance(src, (str, os.PathLike)):
         return False
     p = Path(src)
-    return p.is_dir() and not (p / "config.json").exists() and any(p.glob("*.vqs"))
+    return p.is_dir() and not (p / "config.json").exists() and any(p.rglob("*.vqs"))
 
 
 def _codes_for(src: Source, data: Any, utts: list[str], codes_dir: bool | None, batch_size: int,
-               progress: bool) -> Codes:
+               progress: bool, prior: Any) -> Codes:
     if codes_dir or (codes_dir is None and is_codes_dir(src)):
-        return read_codes_dir(src, utts)
+        return read_codes_dir(src, utts, prior)
     model = src
     if isinstance(src, (str, os.PathLike)):
         from vqspeech.models.io import load_model
@@ -88,6 +88,7 @@ def analyze_phones(
     fold: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     codes: bool | Sequence[bool] | None = None,
+    prior: str | os.PathLike | None = None,
     max_utts: int | None = None,
     outside: str | None = "sil",
     tolerance: float = 0.02,
@@ -99,11 +100,12 @@ def analyze_phones(
 ) -> dict[str, Any]:
     """Analyse how the codes of each source line up with the phones of `data_dir`; write a report.
 
-    sources: a model dir, a loaded VQVAE, or a dir of `<utt>.vqs` files (`codes=None` tells them apart:
-    a dir with .vqs files and no config.json; True/False, or one per source, forces it); or a list of them, or a
-    {name: source} mapping (names key metrics.json). `out=None` writes to
-    `default_report_dir`; an existing report is replaced only with `force`. `max_utts` keeps the first
-    N aligned utterances (sorted ids). Returns the metrics.json dict.
+    sources: a model dir, a loaded VQVAE, or a dir of `<utt>.vqs` files (`codes=None` tells them
+    apart: a dir with .vqs files and no config.json; True/False, or one flag per source, forces it);
+    or a list of them, or a {name: source} mapping (names key metrics.json). `prior`: the prior dir
+    for entropy-coded .vqs. `out=None` writes to `default_report_dir`; an existing report is replaced
+    only with `force`. `max_utts` keeps the first N aligned utterances (sorted ids). `outside`: label
+    of frames outside every phone, None drops them. Returns the metrics.json dict (+ "report_dir").
     """
     from vqspeech.data.kaldi import read_data_dir
 
@@ -149,7 +151,11 @@ def analyze_phones(
     frames_by_name: dict[str, CodedFrames] = {}
     for name, src, kind in zip(names, srcs, kinds, strict=True):
         log.info("%s: analysing %d utterances", name, len(utts))
-        c = _codes_for(src, data, utts, kind, batch_size, progress)
+        c = _codes_for(src, data, utts, kind, batch_size, progress, prior)
+        uncoded = [u for u in utts if u not in c.codes]
+        if uncoded:
+            log.warning("%s: %d of %d aligned utterances have no codes and are skipped (e.g. %s)",
+                        name, len(uncoded), len(utts), ", ".join(uncoded[:3]))
         fr = build_frames(c.codes, ali, c.hop, c.sample_rate, c.num_codes, outside, c.durations)
         frames_by_name[name] = fr
         m = phone_metrics(fr, tolerance)

@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
             None, "--model", "-m", help="VQ-VAE model dir; repeat for a side-by-side table (default: bundled)."),
         codes: list[Path] = typer.Option(
             None, "--codes", help="Dir of already extracted <utt>.vqs files; repeatable, may be mixed with --model."),
+        prior: Path = typer.Option(None, "--prior", help="Prior model dir, for entropy-coded .vqs files."),
         alignments: Path = typer.Option(
             None, "--alignments", "-a", help="CTM, TIMIT .PHN or TextGrid file/dir (default: DATA/ctm)."),
         fold: str = typer.Option(None, "--fold", help="Phone folding: 'timit' (61 -> 39) or a map file."),
@@ -58,8 +59,8 @@ def register(app: typer.Typer) -> None:
             sources, kinds = [default_model_dir()], [False]
             out = out or Path("analysis_default")  # not inside the installed package
         result = analyze_phones(
-            sources, data, alignments=alignments, fold=fold, out=out, codes=kinds or None, max_utts=max_utts,
-            outside=None if outside == "drop" else outside, tolerance=tolerance_ms / 1000.0,
+            sources, data, alignments=alignments, fold=fold, out=out, codes=kinds, prior=prior,
+            max_utts=max_utts, outside=None if outside == "drop" else outside, tolerance=tolerance_ms / 1000.0,
             batch_size=batch_size, threads=threads, force=force, plots=plots, progress=True,
         )
         for name, m in result["models"].items():
