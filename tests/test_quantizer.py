@@ -191,3 +191,46 @@ def test_autocast_does_not_change_codes_and_buffers_keep_shape():
         vq(torch.randn(1, 16, n))
         assert vq.recent.shape == shape  # fixed: DDP broadcasts buffers, shapes must agree across ranks
     assert vq.recent_fill == shape[0]
+
+
+def _ddp_worker(rank: int, world: int, init: str, out: str, restart: bool) -> None:
+    import numpy as np
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+
+    def all_reduce(t):
+        dist.all_reduce(t)
+        return t
+
+    torch.manual_seed(0)
+    cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=restart, restart_dead=restart,
+                          decay=0.5, dead_ratio=0.9)
+    vq = VectorQuantizer(cfg, sync_fn=all_reduce).train()
+    torch.manual_seed(100 + rank)  # different data and random draws on each rank
+    for step in range(4):
+        z = torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + rank))
+        out_ = vq(z)
+    np.save(f"{out}/rank{rank}.npy", np.concatenate([vq.codebook.numpy().ravel(), [out_.perplexity.item()]]))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_ema_under_two_process_all_reduce(tmp_path, restart):
+    import numpy as np
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, f"file://{tmp_path}/store", str(tmp_path), restart), nprocs=2, join=True)
+    r0, r1 = np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy")
+    np.testing.assert_array_equal(r0, r1)  # all ranks keep the same codebook and statistics
+    if not restart:
+        # summing counts and sums over ranks == one process that sees both ranks' batches
+        torch.manual_seed(0)
+        cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=False, restart_dead=False, decay=0.5)
+        vq = VectorQuantizer(cfg).train()
+        for step in range(4):
+            z = torch.cat([torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + r))
+                           for r in range(2)], dim=2)
+            vq(z)
+        np.testing.assert_allclose(r0[:-1], vq.codebook.numpy().ravel(), rtol=1e-5, atol=1e-6)
