@@ -256,3 +256,21 @@ def test_detect_errors(tmp_path):
         read_alignments(weird, fmt="json")
     (tmp_path / "phn.txt").write_text("0 10 h#\n")
     assert detect_format(tmp_path / "phn.txt") == "phn"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.sampled_from(["u1", "1", "0.5", "-1", "x", "1e400", "nan", "h#", "3", "", "#"]),
+                         max_size=6).map(" ".join), max_size=6),
+       st.sampled_from(["a.ctm", "a.PHN", "map.txt"]))
+def test_parsers_fail_cleanly(tmp_path, lines, name):
+    """Any line soup either parses or raises VQSpeechError (never another exception)."""
+    f = tmp_path / name
+    f.write_text("\n".join(lines) + "\n")
+    try:
+        out = read_phone_map(f) if name == "map.txt" else read_alignments(f)
+    except VQSpeechError:
+        return
+    if name != "map.txt":
+        for phones in out.values():
+            assert all(0 <= p.start < p.end for p in phones)
+            assert all(a.end <= b.start + 1e-6 for a, b in zip(phones[:-1], phones[1:], strict=True))
