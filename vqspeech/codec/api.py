@@ -26,7 +26,7 @@ from vqspeech.errors import VQSpeechError
 
 log = logging.getLogger(__name__)
 
-ENCODE_CHUNK_SECONDS = 10.0  # encoder activations of a 10 s chunk: ~100 MB (128 channels at T / 2)
+ENCODE_CHUNK_SECONDS = 5.0  # encoder activations of a 5 s chunk: ~50 MB (128 channels at T / 2)
 DECODE_CHUNK_SECONDS = 2.0  # per-layer conditioning of a decoding chunk is [frames, layers, gate]
 
 

@@ -102,7 +102,7 @@ def encode_cmd(
     speaker: str | None = typer.Option(None, "--speaker", help="Source speaker, recorded in the header."),
     entropy: bool = typer.Option(False, "--entropy", help="Range-code the codes with the prior (smaller)."),
     prior: Path | None = typer.Option(None, "--prior", help="Prior model dir for --entropy (default: bundled)."),
-    chunk_seconds: float = typer.Option(10.0, "--chunk-seconds", help="Encoding chunk (bounds memory)."),
+    chunk_seconds: float = typer.Option(5.0, "--chunk-seconds", help="Encoding chunk in s (bounds memory)."),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
     """Encode audio into .vqs code files (x.wav -> x.vqs; a directory -> DIR_vqs/ mirroring names).
@@ -201,7 +201,8 @@ def decode_cmd(
         spk = _speaker_for(vq, speaker, header.speaker)
         decode_to_file(vq, codes, o, spk, temperature=temperature, seed=seed,
                        num_samples=max(1, header.num_samples), progress=True)
-        typer.echo(f"{inp} -> {o}: {header.duration:.2f} s, speaker {vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk}")
+        name = vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk
+        typer.echo(f"{inp} -> {o}: {header.duration:.2f} s decoded as speaker {name}")
 
     _run_all(pairs, work, "decode")
 
