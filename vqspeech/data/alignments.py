@@ -51,11 +51,12 @@ TIMIT_61_TO_39: dict[str, str | None] = {
 # ----------------------------------------------------------------------------------------------- reading
 def read_alignments(
     path: str | os.PathLike, fmt: str = "auto", *, sample_rate: int = 16000, tier: str = "phones",
-    empty: str = "sil",
+    empty: str = "sil", progress: bool = False,
 ) -> Alignments:
     """Read phone alignments from `path` (a file or a directory) in `fmt` ("auto", "ctm", "phn",
     "textgrid"). `sample_rate` applies to TIMIT `.PHN` sample offsets; `tier` and `empty` (the label
-    for empty intervals) to TextGrids. Returns utt -> phones sorted by start time."""
+    for empty intervals) to TextGrids; `progress` shows a bar (stderr) while reading a directory tree.
+    Returns utt -> phones sorted by start time."""
     path = Path(path)
     if not path.exists():
         raise VQSpeechError(f"{path}: no such file or directory")
@@ -68,12 +69,12 @@ def read_alignments(
         return normalise(read_ctm(ctm), str(ctm))
     if fmt == "phn":
         if path.is_dir():
-            return _read_tree(path, (".phn",), _timit_utt_id, lambda p: read_phn(p, sample_rate))
+            return _read_tree(path, (".phn",), _timit_utt_id, lambda p: read_phn(p, sample_rate), progress)
         return {path.stem: read_phn(path, sample_rate)}
     if fmt == "textgrid":
         if path.is_dir():
             return _read_tree(path, (".textgrid",), lambda p: p.stem,
-                              lambda p: read_textgrid(p, tier=tier, empty=empty))
+                              lambda p: read_textgrid(p, tier=tier, empty=empty), progress)
         return {path.stem: read_textgrid(path, tier=tier, empty=empty)}
     raise VQSpeechError(f"{fmt}: unknown alignment format (choose auto, {', '.join(FORMATS)})")
 
@@ -119,13 +120,15 @@ def _timit_utt_id(path: Path) -> str:
     return f"{path.parent.name}-{path.stem}".lower()
 
 
-def _read_tree(root: Path, suffixes: tuple[str, ...], utt_id, reader) -> Alignments:
+def _read_tree(root: Path, suffixes: tuple[str, ...], utt_id, reader, progress: bool = False) -> Alignments:
+    from tqdm import tqdm
+
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
         raise VQSpeechError(f"{root}: no {'/'.join(suffixes)} files found")
     out: Alignments = {}
     where: dict[str, Path] = {}
-    for f in files:
+    for f in tqdm(files, desc=root.name, unit="file", disable=not progress, leave=False):
         utt = utt_id(f)
         if utt in out:
             raise VQSpeechError(f"{f}: utterance id {utt} also comes from {where[utt]}")

@@ -130,7 +130,7 @@ def prepare_librispeech(
         ali_path = Path(alignments)
         if not ali_path.is_dir():
             raise VQSpeechError(f"{ali_path}: no such directory (expected MFA output <spk>/<utt>.TextGrid)")
-        ali = read_alignments(ali_path, fmt="textgrid")
+        ali = read_alignments(ali_path, fmt="textgrid", progress=progress)
         log.info("%s: %d aligned utterances", ali_path, len(ali))
     scanned = {p: scan_part(d) for p, d in found.items()}
     with contextlib.ExitStack() as stack:
