@@ -214,6 +214,13 @@ def _process(job: tuple[str, str | None, bool, float, float]) -> tuple[float, fl
 
 
 # ------------------------------------------------------------------------------------------- prepare
+def format_duration(seconds: float) -> str:
+    """`5.2 s`, `12.3 min` or `44.21 h` for log lines."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
+
+
 def prepare_vctk(
     src: str | os.PathLike, data: str | os.PathLike, mic: str = "mic2", version: str = "auto",
     trim: bool = True, split: Sequence[float] = (0.9, 0.05, 0.05), seed: int = 0, flac16k: bool = False,
@@ -270,8 +277,8 @@ def prepare_vctk(
             write_data_dir(tmp[part], DataDir(
                 wav_scp=wav_scp, utt2spk={u.utt: u.speaker for u in members},
                 text={u.utt: u.text for u in members}, segments=segments, utt2dur=utt2dur))
-    hours = sum(r[1] - r[0] for r in results.values()) / 3600
-    log.info("VCTK: %d speakers, %d utterances (%.2f h%s): train %d, dev %d, test %d -> %s",
-             len({u.speaker for u in utts}), len(utts), hours, " after trimming" if trim else "",
+    seconds = sum(r[1] - r[0] for r in results.values())
+    log.info("VCTK: %d speakers, %d utterances (%s%s): train %d, dev %d, test %d -> %s",
+             len({u.speaker for u in utts}), len(utts), format_duration(seconds), " after trimming" if trim else "",
              *(len(parts[p]) for p in PARTS), data)
     return outs
