@@ -204,3 +204,14 @@ def test_cli_vctk_bad_input(tmp_path, runner):
     r = runner.invoke(app, ["prepare", "vctk", str(src), str(data), "--no-trim"])  # header unreadable too
     assert r.exit_code == 2 and str(bad) in r.stderr
     assert not data.exists() or list(data.iterdir()) == []
+
+
+def test_jobs_give_identical_output(tmp_path):
+    src = make_vctk(tmp_path / "vctk", "0.80", n=3, p315=False)
+    one = prepare_vctk(src, tmp_path / "one", jobs=1)
+    two = prepare_vctk(src, tmp_path / "two", jobs=2)
+    for part in PARTS:
+        files = sorted(p.name for p in one[part].iterdir())
+        assert files == sorted(p.name for p in two[part].iterdir()) and "segments" in files
+        for name in files:
+            assert (one[part] / name).read_text() == (two[part] / name).read_text()
