@@ -1,7 +1,7 @@
 """Generation speed on ONE CPU thread: naive full-recompute loop vs torch incremental vs numba kernel.
 
     .venv/bin/python benchmarks/bench_generate.py            # small decoder + the default model's config
-    .venv/bin/python benchmarks/bench_generate.py --configs small tiny --numba-seconds 2
+    .venv/bin/python benchmarks/bench_generate.py --configs small 20x32-64-32 --numba-seconds 2
 
 For each decoder config and batch size (1 and 8) it prints, from one run, aggregate samples/s of the
 three methods, the speed-ups, the real-time factor (generated audio seconds per wall second at 16 kHz),
@@ -42,44 +42,60 @@ def build(cfg: WaveNetConfig) -> WaveNet:
     return WaveNet(cfg, 256, 256, cond_channels=COND, num_speakers=4).eval()
 
 
-def naive_rate(net: WaveNet, batch: int, total: int) -> float:
+class Clock:
+    """Wall and CPU (process) time of a block; on a shared machine CPU time excludes waiting for a core."""
+
+    def __enter__(self):
+        self.w0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.w0
+        self.cpu = max(time.process_time() - self.c0, 1e-9)
+
+
+def best_of(fn, repeats: int) -> tuple[float, float]:
+    """(samples/s by CPU time, samples/s by wall time), best of `repeats` runs of fn() -> (samples, Clock)."""
+    runs = [fn() for _ in range(repeats)]
+    return max(n / c.cpu for n, c in runs), max(n / c.wall for n, c in runs)
+
+
+def naive_rate(net: WaveNet, batch: int, total: int) -> tuple[int, Clock]:
     """Recompute the receptive field every step (no cache): aggregate samples/s over `total` samples."""
     rf = net.receptive_field
     steps = max(total // batch, 5)
     frames = torch.randn(batch, COND, (rf + steps) // HOP + 2)
     spk = torch.zeros(batch, dtype=torch.long)
     hist = torch.full((batch, rf + steps), 128, dtype=torch.long)
-    with torch.no_grad():
-        start = time.perf_counter()
+    upsampled = frames.repeat_interleave(HOP, dim=2)
+    with torch.no_grad(), Clock() as clock:
         for t in range(steps):
             lo = t + 1  # the window of rf inputs ending at position t + rf
-            cond = frames.repeat_interleave(HOP, dim=2)[:, :, lo:lo + rf]
-            logits = net(hist[:, lo:lo + rf], cond, spk)[:, :, -1]
+            logits = net(hist[:, lo:lo + rf], upsampled[:, :, lo:lo + rf], spk)[:, :, -1]
             hist[:, lo + rf - 1] = logits.argmax(1)
-        wall = time.perf_counter() - start
-    return steps * batch / wall
+    return steps * batch, clock
 
 
-def torch_rate(net: WaveNet, batch: int, steps: int) -> float:
+def torch_rate(net: WaveNet, batch: int, steps: int) -> tuple[int, Clock]:
     frames = torch.randn(batch, COND, steps // HOP + 1)
     lc = layer_conditioning(net, frames, torch.zeros(batch, dtype=torch.long))
     st = TorchStreams(net, [steps] * batch, 128)
     gen = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
-    st.step(steps, lc, HOP, 0, temperature=1.0, generator=gen)
-    return steps * batch / (time.perf_counter() - start)
+    with Clock() as clock:
+        st.step(steps, lc, HOP, 0, temperature=1.0, generator=gen)
+    return steps * batch, clock
 
 
-def numba_rate(net: WaveNet, batch: int, steps: int) -> float:
+def numba_rate(net: WaveNet, batch: int, steps: int) -> tuple[int, Clock]:
     frames = torch.randn(batch, COND, steps // HOP + 1)
     lc = layer_conditioning(net, frames, torch.zeros(batch, dtype=torch.long)).numpy()
     packed = pack_wavenet(net)
     NumbaStreams(packed, np.full(batch, 64), 128).step(64, lc, HOP, 0, temperature=0)  # compile / load
     uni = np.random.default_rng(0).random((batch, steps))
     st = NumbaStreams(packed, np.full(batch, steps), 128)
-    start = time.perf_counter()
-    st.step(steps, lc, HOP, 0, uniforms=uni, temperature=1.0)
-    return steps * batch / (time.perf_counter() - start)
+    with Clock() as clock:
+        st.step(steps, lc, HOP, 0, uniforms=uni, temperature=1.0)
+    return steps * batch, clock
 
 
 def describe(cfg: WaveNetConfig) -> str:
@@ -90,7 +106,8 @@ def describe(cfg: WaveNetConfig) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", default=["small", "default"],
-                    help="named decoder configs (tiny, small, paper) and/or 'default' (the bundled model's)")
+                    help="named decoder configs (tiny, small, paper), 'default' (the bundled model's), or "
+                         "LAYERSxRES-GATE-SKIP such as 20x32-64-32")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--naive-samples", type=int, default=200, help="aggregate samples of the naive loop")
     ap.add_argument("--torch-steps", type=int, default=2000, help="steps per stream, torch incremental")
@@ -109,6 +126,13 @@ def main() -> None:
                 continue
             meta = json.loads(DEFAULT_CONFIG.read_text())
             configs.append(("default", WaveNetConfig(**meta["config"]["decoder"])))
+        elif "x" in name:  # e.g. 20x32-64-32: 20 layers (stacks of 10), residual 32, gate 64, skip 32
+            layers, sizes = name.split("x")
+            r, g, sk = (int(v) for v in sizes.split("-"))
+            n = int(layers)
+            per = 10 if n % 10 == 0 else n
+            configs.append((name, WaveNetConfig(stacks=n // per, layers_per_stack=per, residual_channels=r,
+                                                gate_channels=g, skip_channels=sk)))
         else:
             configs.append((name, named_decoder_config(name)))
     rows = []
@@ -117,22 +141,27 @@ def main() -> None:
         macs = pack_wavenet(net).macs_per_sample()
         print(f"{name}: {describe(cfg)}, {macs / 1e6:.3f} MMAC/sample", flush=True)
         for b in args.batches:
-            naive = naive_rate(net, b, args.naive_samples)
-            inc = torch_rate(net, b, args.torch_steps)
-            nb = numba_rate(net, b, int(args.numba_seconds * RATE))
-            for method, rate in (("naive", naive), ("torch-incr", inc), ("numba", nb)):
-                rows.append((name, b, method, rate, rate / naive, rate / inc, rate / RATE, macs,
-                             2 * macs * rate / 1e9))
+            naive, naive_w = best_of(lambda b=b, net=net: naive_rate(net, b, args.naive_samples), 1)
+            inc, inc_w = best_of(lambda b=b, net=net: torch_rate(net, b, args.torch_steps), 2)
+            nb, nb_w = best_of(lambda b=b, net=net: numba_rate(net, b, int(args.numba_seconds * RATE)), 3)
+            for method, rate, wall in (("naive", naive, naive_w), ("torch-incr", inc, inc_w), ("numba", nb, nb_w)):
+                m = macs * net.receptive_field if method == "naive" else macs
+                rows.append((name, b, method, rate, wall, rate / naive, rate / inc, rate / RATE, m,
+                             2 * m * rate / 1e9))
             print(f"  batch {b}: done", flush=True)
-    hdr = ("config", "batch", "method", "samples/s", "x naive", "x torch", "x realtime", "MAC/sample", "GFLOP/s")
+    hdr = ("config", "batch", "method", "samples/s", "(wall)", "x naive", "x torch", "x realtime", "MAC/sample",
+           "GFLOP/s")
     print()
     print("| " + " | ".join(hdr) + " |")
     print("|" + "|".join("---" for _ in hdr) + "|")
-    for name, b, method, rate, xn, xt, rt, macs, gf in rows:
-        print(f"| {name} | {b} | {method} | {rate:,.0f} | {xn:,.1f} | {xt:.2f} | {rt:.3f} | {macs:,} | {gf:.2f} |")
-    print("\nsamples/s are aggregate over the batch; x realtime = samples/s / 16000 (audio seconds per wall "
-          "second); naive = full receptive-field recompute per step, extrapolated from "
-          f"{args.naive_samples} samples.")
+    for name, b, method, rate, wall, xn, xt, rt, macs, gf in rows:
+        print(f"| {name} | {b} | {method} | {rate:,.0f} | {wall:,.0f} | {xn:,.1f} | {xt:.2f} | {rt:.3f} | "
+              f"{macs:,} | {gf:.2f} |")
+    print("\nsamples/s: aggregate over the batch, per second of this process's CPU time (one thread; best of "
+          "3 numba / 2 torch runs); (wall): the same per wall-clock second, lower when the machine is "
+          "shared. x realtime = samples/s / 16000. naive = the whole receptive field recomputed per step, "
+          f"extrapolated from {args.naive_samples} samples; its MAC/sample counts that recompute "
+          "(receptive field x per-step MACs).")
 
 
 if __name__ == "__main__":

@@ -93,20 +93,30 @@ def _mm_acc(x, w, y, nb, n_in):
         w5 = w[i + 5]
         w6 = w[i + 6]
         w7 = w[i + 7]
-        for b in range(nb):
-            xb = x[b]
-            x0 = xb[i]
-            x1 = xb[i + 1]
-            x2 = xb[i + 2]
-            x3 = xb[i + 3]
-            x4 = xb[i + 4]
-            x5 = xb[i + 5]
-            x6 = xb[i + 6]
-            x7 = xb[i + 7]
-            yb = y[b]
+        b = 0
+        while b + 2 <= nb:  # two streams per pass share each weight load
+            xa = x[b]
+            xb = x[b + 1]
+            a0, a1, a2, a3, a4, a5, a6, a7 = xa[i], xa[i + 1], xa[i + 2], xa[i + 3], xa[i + 4], xa[i + 5], \
+                xa[i + 6], xa[i + 7]
+            c0, c1, c2, c3, c4, c5, c6, c7 = xb[i], xb[i + 1], xb[i + 2], xb[i + 3], xb[i + 4], xb[i + 5], \
+                xb[i + 6], xb[i + 7]
+            ya = y[b]
+            yb = y[b + 1]
             for o in range(n_out):
-                yb[o] += ((x0 * w0[o] + x1 * w1[o]) + (x2 * w2[o] + x3 * w3[o])) + (
-                    (x4 * w4[o] + x5 * w5[o]) + (x6 * w6[o] + x7 * w7[o]))
+                v0, v1, v2, v3, v4, v5, v6, v7 = w0[o], w1[o], w2[o], w3[o], w4[o], w5[o], w6[o], w7[o]
+                ya[o] += ((a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)) + ((a4 * v4 + a5 * v5) + (a6 * v6 + a7 * v7))
+                yb[o] += ((c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)) + ((c4 * v4 + c5 * v5) + (c6 * v6 + c7 * v7))
+            b += 2
+        while b < nb:
+            xa = x[b]
+            a0, a1, a2, a3, a4, a5, a6, a7 = xa[i], xa[i + 1], xa[i + 2], xa[i + 3], xa[i + 4], xa[i + 5], \
+                xa[i + 6], xa[i + 7]
+            ya = y[b]
+            for o in range(n_out):
+                ya[o] += ((a0 * w0[o] + a1 * w1[o]) + (a2 * w2[o] + a3 * w3[o])) + (
+                    (a4 * w4[o] + a5 * w5[o]) + (a6 * w6[o] + a7 * w7[o]))
+            b += 1
         i += 8
     while i < n_in:
         wi = w[i]
