@@ -195,9 +195,13 @@ def _check_voices(voices: list[str], data_path: str) -> None:
 
 def _pool_context():
     # fork: children start fast and import nothing again (`python -m vqspeech` re-runs the CLI under
-    # spawn); the parent never initialises eSpeak, so each child starts from a pristine engine.
+    # spawn); the parent never initialises eSpeak, so each child starts from a pristine engine. If this
+    # process did use eSpeak (a library user), forked children would inherit its state: spawn instead.
+    from vqspeech.data import espeak
+
     methods = mp.get_all_start_methods()
-    return mp.get_context("fork" if "fork" in methods else "spawn")
+    fork = "fork" in methods and espeak._engine is None
+    return mp.get_context("fork" if fork else "spawn")
 
 
 @dataclass
