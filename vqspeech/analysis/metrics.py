@@ -219,7 +219,8 @@ def missing_metric_notes() -> list[str]:
 def quality_metrics(ref: np.ndarray, test: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, float | None]:
     """All reference-based metrics of one (time-aligned) pair: mcd, mcd_4k, lsd, pesq, stoi."""
     return {"mcd": mcd(ref, test, sample_rate), "mcd_4k": mcd(ref, test, sample_rate, fmax=4000.0),
-            "lsd": lsd(ref, test, sample_rate), "pesq": pesq_wb(ref, test, sample_rate),
+            "lsd": lsd(ref, test, sample_rate),
+            "pesq": pesq_wb(ref, test, sample_rate) if sample_rate == 16000 else None,
             "stoi": stoi(ref, test, sample_rate)}
 
 

@@ -1,0 +1,144 @@
+"""Shared pieces of the evaluations: loading models and data, encoding, batched decoding, tables."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqspeech.errors import VQSpeechError
+
+log = logging.getLogger(__name__)
+
+
+def model_name(src: Any) -> str:
+    """A short name: the dir name (its parent's for `.../model`), or the class name of a loaded model."""
+    if isinstance(src, (str, os.PathLike)):
+        p = Path(src).resolve()
+        name = p.parent.name if p.name == "model" and p.parent.name else p.name
+    else:
+        name = type(src).__name__.lower()
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
+
+
+def load_vqvae(model: Any) -> tuple[Any, str, str | None]:
+    """A model dir (None = the bundled one) or a loaded VQVAE -> (VQVAE in eval mode, name, fingerprint)."""
+    from vqspeech.models.io import load_model, model_fingerprint
+    from vqspeech.models.vqvae import VQVAE
+
+    if model is None:
+        from vqspeech.pretrained import default_model_dir
+
+        model = default_model_dir()
+    if isinstance(model, (str, os.PathLike)):
+        m = load_model(model)
+        if not isinstance(m, VQVAE):
+            raise VQSpeechError(f"{model}: is a prior, not a VQ-VAE model (give it as --prior)")
+        return m, model_name(model), model_fingerprint(model)
+    if not isinstance(model, VQVAE):
+        raise VQSpeechError(f"expected a VQ-VAE model, got {type(model).__name__}")
+    return model.eval(), model_name(model), None
+
+
+def load_prior(prior: Any, model: Any, fingerprint: str | None) -> tuple[Any, list[str]]:
+    """A prior dir or loaded CodePrior, checked against the VQ-VAE -> (CodePrior, notes)."""
+    from vqspeech.models.io import load_model
+    from vqspeech.models.prior import CodePrior
+
+    where = str(prior) if isinstance(prior, (str, os.PathLike)) else "prior"
+    p = load_model(prior) if isinstance(prior, (str, os.PathLike)) else prior
+    if not isinstance(p, CodePrior):
+        raise VQSpeechError(f"{where}: is a VQ-VAE, not a prior over codes")
+    k = int(model.config.quantizer.num_codes)
+    if p.num_codes != k or p.hop != model.hop:
+        raise VQSpeechError(f"{where}: prior has K={p.num_codes}, hop={p.hop} but the model K={k}, hop={model.hop}")
+    notes = []
+    fp = getattr(p.config, "vqvae_fingerprint", "") or ""
+    if fingerprint and fp and fp != fingerprint:
+        notes.append(f"the prior was trained on the codes of another VQ-VAE ({fp}, this one is {fingerprint})")
+    return p.eval(), notes
+
+
+def read_data(data: Any):
+    """A data dir path or a DataDir -> DataDir."""
+    from vqspeech.data.kaldi import DataDir, read_data_dir
+
+    if isinstance(data, DataDir):
+        return data
+    p = Path(data)
+    if not p.is_dir():
+        raise VQSpeechError(f"{p}: not a directory (expected a Kaldi data dir with wav.scp and utt2spk)")
+    return read_data_dir(p)
+
+
+def select_utts(data, max_utts: int | None) -> list[str]:
+    utts = data.utterances()
+    if not utts:
+        raise VQSpeechError(f"{data.path}: no utterances")
+    if max_utts is not None:
+        if max_utts < 1:
+            raise VQSpeechError(f"max_utts must be >= 1, got {max_utts}")
+        utts = utts[:max_utts]
+    return utts
+
+
+def speaker_index(model_speakers: Sequence[str], spk: str | None, notes: list[str], what: str = "decoder") -> int:
+    """The index of `spk` among the model's speakers; else 0 (the first) with one note per speaker."""
+    if spk in model_speakers:
+        return list(model_speakers).index(spk)
+    if model_speakers:
+        note = f"speaker {spk!r} unknown to the {what}: its utterances use {model_speakers[0]!r}"
+        if note not in notes:
+            notes.append(note)
+    return 0
+
+
+def encode(model, wav: np.ndarray) -> np.ndarray:
+    """wav: [T] float32 -> codes [ceil(T / hop)] int64 (chunked, identical to whole-file encoding)."""
+    from vqspeech.codec.api import encode_waveform
+
+    return encode_waveform(model, wav)
+
+
+def decode_many(model, codes: Sequence[np.ndarray], speakers: Sequence[int], lengths: Sequence[int], *,
+                temperature: float, seed: int, batch_size: int, progress: bool, desc: str = "decode") -> list[np.ndarray]:
+    """Decode streams in batches of `batch_size` (numba on the CPU); lengths trims each to its samples."""
+    from vqspeech.generate import decode_codes
+
+    out: list[np.ndarray] = []
+    for b0 in range(0, len(codes), batch_size):
+        sl = slice(b0, b0 + batch_size)
+        if progress:
+            print(f"{desc}: streams {b0 + 1}-{min(b0 + batch_size, len(codes))} of {len(codes)}", file=sys.stderr)
+        out += decode_codes(model, list(codes[sl]), [int(s) for s in speakers[sl]], temperature=temperature,
+                            seed=seed + b0, num_samples=[int(n) for n in lengths[sl]], progress=progress)
+    return out
+
+
+def progress_iter(items: Iterable, total: int, enabled: bool, desc: str) -> Iterable:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
+
+
+def fmt(v: Any, digits: int = 2) -> str:
+    """A table cell: numbers rounded, None / NaN as 'n/a'."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def mean_of(rows: Sequence[dict[str, Any]], key: str) -> float | None:
+    v = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+    return float(np.mean(v)) if v else None
