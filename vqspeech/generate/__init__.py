@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["decode_codes", "sample_codes", "DECODER_FIRST_INPUT"]
 
-DECODER_FIRST_INPUT = 128  # mu-law index of 0.0: the decoder's input before the first sample
+DECODER_FIRST_INPUT = 128  # mu-law index of 0.0: the decoder's input before the first sample (MU_LAW_ZERO)
 CHUNK = 4096  # samples per kernel call: the progress bar advances per chunk
 
 
@@ -68,20 +68,19 @@ def _run(wavenet, lengths: list[int], first_input: int, cond_fn, n_total: int, h
 
     b = len(lengths)
     out = np.zeros((b, n_total), dtype=np.int64)
-    active = [sum(1 for v in lengths if v > t) for t in range(0, n_total, chunk)]
     if backend == "numba":
         from vqspeech.generate.numba_kernel import NumbaStreams
         from vqspeech.generate.pack import pack_wavenet
 
         streams = NumbaStreams(pack_wavenet(wavenet), np.asarray(lengths), first_input)
         rng = np.random.default_rng(seed)
-        for ci, t0 in enumerate(range(0, n_total, chunk)):
+        for t0 in range(0, n_total, chunk):
             n = min(chunk, n_total - t0)
             cond, f0 = cond_fn(t0, t0 + n)
             uni = rng.random((b, n)) if temperature > 0 else None
             samples, _ = streams.step(n, cond.cpu().numpy(), hop, f0, uniforms=uni, temperature=temperature)
             out[:, t0:t0 + n] = samples
-            progress.update(sum(min(max(v - t0, 0), n) for v in lengths) if active[ci] else 0)
+            progress.update(sum(min(max(v - t0, 0), n) for v in lengths))
     else:
         from vqspeech.generate.torch_incremental import TorchStreams
 
@@ -153,20 +152,17 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
             c = torch.from_numpy(arrays[i])[None].to(dev)
             c = model.conditioning_frames(c) if repeat else model.conditioning(c)
             per_stream[row, :, : c.shape[2]] = c[0]
-        if repeat:
-            full = layer_conditioning(wavenet, per_stream, spk_arg)  # [B, N, L, G]
+    cond_hop = hop if repeat else 1
+    n_layers, gate = len(wavenet.layers), wavenet.layers[0].dilated.out_channels
+    if not repeat:  # per-sample projections: bound a chunk's [B, chunk, L, G] to ~32 MB
+        chunk = max(64, min(chunk, int(32e6 / (4 * len(arrays) * n_layers * gate))))
 
-            def cond_fn(t0, t1):
-                return full, 0
+    def cond_fn(t0: int, t1: int):
+        """Per-layer projections of the conditioning covering steps t0 .. t1 - 1: ([B, F, L, G], f0)."""
+        f0, f1 = t0 // cond_hop, (t1 - 1) // cond_hop + 1
+        with torch.no_grad():
+            return layer_conditioning(wavenet, per_stream[:, :, f0:f1], spk_arg), f0
 
-            cond_hop = hop
-        else:
-
-            def cond_fn(t0, t1):
-                with torch.no_grad():
-                    return layer_conditioning(wavenet, per_stream[:, :, t0:t1], spk_arg), t0
-
-            cond_hop = 1
     sorted_lengths = [lengths[i] for i in order]
     bar = _Progress(sum(lengths), float(model.sample_rate), progress, "decode")
     try:
