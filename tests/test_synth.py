@@ -161,5 +161,11 @@ def test_cli_prepare_synth(runner, tmp_path):
     assert r.stderr.strip().splitlines() == [
         "error: --speakers: unknown speaker id 'nope' (known: us_m1, us_f2, gb_m3, gb_f4, us_m5, car_f1, "
         "sc_m2, us_klatt3; or give id=voice, e.g. my_f3=en-us+f3)"]
+    (tmp_path / "afile").write_text("")
+    r = runner.invoke(app, ["prepare", "synth", str(tmp_path / "afile" / "x"), "--utts-per-speaker", "3",
+                            "--speakers", "gb_m3"])
+    assert r.exit_code == 2
+    assert r.stderr.strip().startswith(f"error: {tmp_path / 'afile'}: cannot write the corpus")
+    assert len(r.stderr.strip().splitlines()) == 1
     r = runner.invoke(app, ["data", "validate", str(out / "dev")])
     assert r.exit_code == 0 and "OK (1 utterances, 1 speakers" in r.stdout

@@ -227,9 +227,13 @@ def build_synth_corpus(out: str | os.PathLike, speakers: list[tuple[str, str]] |
     if jobs < 1:
         raise VQSpeechError(f"--jobs {jobs}: need at least 1")
     voices = [SpeakerVoice.from_id(s, v) for s, v in (speakers or list(DEFAULT_SPEAKERS.items()))]
-    with tempfile.TemporaryDirectory(prefix="vqspeech-espeak-") as espeak_data:
-        return _build(out, voices, utts_per_speaker, parallel_sentences, seed, jobs, progress,
-                      reproducible_data_dir(Path(espeak_data) / "espeak-ng-data"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="vqspeech-espeak-") as espeak_data:
+            return _build(out, voices, utts_per_speaker, parallel_sentences, seed, jobs, progress,
+                          reproducible_data_dir(Path(espeak_data) / "espeak-ng-data"))
+    except OSError as err:  # an unwritable or full output location
+        where = err.filename or out
+        raise VQSpeechError(f"{where}: cannot write the corpus ({err.strerror or err})") from None
 
 
 def _build(out: Path, voices: list[SpeakerVoice], utts_per_speaker: int, parallel_sentences: int, seed: int,
