@@ -211,3 +211,19 @@ def test_jobs_give_identical_output(tmp_path):
         assert files == sorted(p.name for p in two[part].iterdir()) and "segments" in files
         for name in files:
             assert (one[part] / name).read_text() == (two[part] / name).read_text()
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    src = make_vctk(tmp_path / "vctk", "0.80", n=3, p315=False)
+    old = os.umask(0o022)
+    try:
+        outs = prepare_vctk(src, tmp_path / "data", flac16k=True)
+    finally:
+        os.umask(old)
+    flac = next((tmp_path / "data" / "flac16k").rglob("*.flac"))
+    for path, mode in [(outs["train"], 0o755), (outs["train"] / "wav.scp", 0o644),
+                       (tmp_path / "data" / "flac16k", 0o755), (flac, 0o644)]:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path

@@ -115,7 +115,7 @@ def prepare_librispeech(
 
     from vqspeech.audio import audio_duration
     from vqspeech.data.kaldi import DataDir, write_ctm, write_data_dir
-    from vqspeech.data.vctk import format_duration
+    from vqspeech.data.vctk import apply_umask, format_duration
     from vqspeech.fileutil import atomic_dir
 
     data = Path(data).absolute()
@@ -145,6 +145,7 @@ def prepare_librispeech(
                 text={u.utt: u.text for u in utts}, utt2dur=durs))
             if ali is not None:
                 _write_part_ctm(tmp[part] / "ctm", ali, durs, part, write_ctm)
+            apply_umask(tmp[part])
             log.info("%s: %d utterances, %d speakers, %s -> %s", part, len(utts),
                      len({u.speaker for u in utts}), format_duration(sum(durs.values())), outs[part])
     return outs

@@ -214,6 +214,17 @@ def _process(job: tuple[str, str | None, bool, float, float]) -> tuple[float, fl
 
 
 # ------------------------------------------------------------------------------------------- prepare
+def apply_umask(root: Path) -> None:
+    """Give `root` and everything under it the modes a plain mkdir/open would (0777/0666 less the
+    umask): temp dirs and files are created 0700/0600, which would hide data dirs from a group."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for dirpath, _, filenames in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~mask)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o666 & ~mask)
+
+
 def format_duration(seconds: float) -> str:
     """`5.2 s`, `12.3 min` or `44.21 h` for log lines."""
     if seconds < 60:
@@ -277,6 +288,8 @@ def prepare_vctk(
             write_data_dir(tmp[part], DataDir(
                 wav_scp=wav_scp, utt2spk={u.utt: u.speaker for u in members},
                 text={u.utt: u.text for u in members}, segments=segments, utt2dur=utt2dur))
+        for path in [*tmp.values()] + ([flac_tmp] if flac_tmp else []):
+            apply_umask(path)
     seconds = sum(r[1] - r[0] for r in results.values())
     log.info("VCTK: %d speakers, %d utterances (%s%s): train %d, dev %d, test %d -> %s",
              len({u.speaker for u in utts}), len(utts), format_duration(seconds), " after trimming" if trim else "",
