@@ -226,6 +226,7 @@ def write_alignments(path: str | os.PathLike, alignments: Mapping[str, list[Phon
                      *, sample_rate: int = 16000, tier: str = "phones") -> None:
     """Write `alignments` as a CTM file (`fmt="ctm"`) or as one `<utt>.PHN` / `<utt>.TextGrid` per
     utterance in the directory `path` (written atomically as a whole)."""
+    from vqspeech.data.vctk import apply_umask
     from vqspeech.fileutil import atomic_dir
 
     path = Path(path)
@@ -240,6 +241,7 @@ def write_alignments(path: str | os.PathLike, alignments: Mapping[str, list[Phon
                 write_phn(tmp / f"{utt}.PHN", phones, sample_rate)
             else:
                 write_textgrid(tmp / f"{utt}.TextGrid", phones, tier=tier)
+        apply_umask(tmp)  # temp dirs/files are 0700/0600
 
 
 def write_phn(path: str | os.PathLike, phones: list[PhoneInterval], sample_rate: int = 16000) -> None:
