@@ -47,6 +47,12 @@ class _Progress:
             self.bar = tqdm(total=total, unit="sample", unit_scale=True, desc=desc, file=sys.stderr,
                             dynamic_ncols=True)
 
+    def restart(self) -> None:
+        """Start the real-time clock now (after one-time set-up such as loading the compiled kernel)."""
+        self.start = time.perf_counter()
+        if self.bar is not None:
+            self.bar.reset(total=self.bar.total)
+
     def update(self, n: int) -> None:
         self.done += n
         if self.bar is not None:
@@ -72,7 +78,14 @@ def _run(wavenet, lengths: list[int], first_input: int, cond_fn, n_total: int, h
         from vqspeech.generate.numba_kernel import NumbaStreams
         from vqspeech.generate.pack import pack_wavenet
 
-        streams = NumbaStreams(pack_wavenet(wavenet), np.asarray(lengths), first_input)
+        packed = pack_wavenet(wavenet)
+        t_load = time.perf_counter()
+        cond0, f0 = cond_fn(0, 1)  # load (or, the first time ever, compile) the kernel: one step
+        NumbaStreams(packed, np.ones(b, np.int64), first_input).step(1, cond0.cpu().numpy(), hop, f0,
+                                                                    temperature=0)
+        log.debug("numba kernel ready in %.1f s", time.perf_counter() - t_load)
+        progress.restart()
+        streams = NumbaStreams(packed, np.asarray(lengths), first_input)
         rng = np.random.default_rng(seed)
         for t0 in range(0, n_total, chunk):
             n = min(chunk, n_total - t0)
