@@ -101,14 +101,38 @@ def encode_waveform(model, wav: np.ndarray, chunk_seconds: float = ENCODE_CHUNK_
     return encode_blocks(model, (wav[i: i + step] for i in range(0, wav.size, step)), chunk_seconds)
 
 
-def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> tuple[np.ndarray, int]:
-    """Encode an audio file (any format, rate, channels), streaming: -> (codes [N] int64, T samples)."""
+def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CHUNK_SECONDS,
+                progress: bool = False) -> tuple[np.ndarray, int]:
+    """Encode an audio file (any format, rate, channels), streaming: -> (codes [N] int64, T samples).
+
+    progress: a tqdm bar on stderr over seconds of audio, with the real-time factor."""
+    import sys
+    import time
+
     from vqspeech.codec.stream_audio import iter_audio_blocks
 
     enc = ChunkedEncoder(model, chunk_seconds)
-    for block in iter_audio_blocks(path, int(model.sample_rate), block_seconds=chunk_seconds):
-        enc.feed(block)
-    return enc.finish(), enc.total
+    bar = None
+    rate = float(model.sample_rate)
+    start = time.perf_counter()
+    try:
+        for block in iter_audio_blocks(path, int(model.sample_rate), block_seconds=chunk_seconds):
+            if progress and bar is None:
+                from tqdm import tqdm
+
+                from vqspeech.audio import audio_duration
+
+                bar = tqdm(total=round(audio_duration(path), 1), unit="s", desc=f"encode {Path(path).name}",
+                           file=sys.stderr, dynamic_ncols=True, leave=False)
+            enc.feed(block)
+            if bar is not None:
+                done = enc.total / rate
+                bar.set_postfix_str(f"{done / max(time.perf_counter() - start, 1e-9):.0f}x real time", refresh=False)
+                bar.update(min(round(done, 1), bar.total) - bar.n)
+        return enc.finish(), enc.total
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def speaker_id(model, speaker: str | int | None) -> int:

@@ -189,7 +189,15 @@ def write_vqs(path: str | os.PathLike, header: VqsHeader, codes: np.ndarray | No
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+        tmp.chmod(public_mode())
     return path
+
+
+def public_mode() -> int:
+    """0o666 minus the umask: the mode a plain open() would give (mkstemp's temp files are 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def read_vqs_bytes(data: bytes, name: str = ".vqs") -> tuple[VqsHeader, np.ndarray]:

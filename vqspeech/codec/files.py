@@ -48,9 +48,14 @@ class EncodeResult:
 
 def encode_to_vqs(model, fingerprint: str, inp: str | os.PathLike, out: str | os.PathLike, *,
                   speaker: str | None = None, prior=None, prior_fingerprint: str = "",
-                  chunk_seconds: float = ENCODE_CHUNK_SECONDS) -> EncodeResult:
+                  chunk_seconds: float = ENCODE_CHUNK_SECONDS, progress: bool = False) -> EncodeResult:
     """Encode audio file `inp` into `out` (.vqs, atomic); with `prior`, range-code the codes with it."""
-    codes, n_samples = encode_file(model, inp, chunk_seconds=chunk_seconds)
+    if prior is not None:
+        want = getattr(prior.config, "vqvae_fingerprint", "")
+        if want and want != fingerprint:
+            log.warning("the prior was trained on the codes of VQ-VAE %s, not this one (%s): coding will be "
+                        "exact but larger", want, fingerprint)
+    codes, n_samples = encode_file(model, inp, chunk_seconds=chunk_seconds, progress=progress)
     header = VqsHeader(model_fingerprint=fingerprint, sample_rate=int(model.sample_rate), hop=int(model.hop),
                        num_codes=int(model.config.quantizer.num_codes), num_samples=int(n_samples),
                        n_codes=int(codes.size), speaker=speaker,

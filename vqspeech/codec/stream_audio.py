@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from vqspeech.codec.bitstream import public_mode
 from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_path
 
@@ -74,3 +75,4 @@ def audio_writer(path: str | os.PathLike, sample_rate: int) -> Iterator:
             f.write(np.clip(np.asarray(block, dtype=np.float32).reshape(-1), -1.0, 1.0))
 
         yield write
+        tmp.chmod(public_mode())

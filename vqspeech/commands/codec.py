@@ -129,7 +129,7 @@ def encode_cmd(
 
     def work(inp: Path, o: Path) -> None:
         r = encode_to_vqs(vq, fp, inp, o, speaker=speaker, prior=pr, prior_fingerprint=pr_fp,
-                          chunk_seconds=chunk_seconds)
+                          chunk_seconds=chunk_seconds, progress=True)
         line = f"{inp} -> {o}: {r.duration:.2f} s, {r.n_codes} codes, {r.packed_kbps:.3f} kbps"
         if entropy:
             line += (f"; entropy-coded {r.payload_bytes} bytes = {r.payload_kbps:.3f} kbps "
@@ -233,7 +233,7 @@ def convert_cmd(
     check_overwrite(o, force)
     vq, _ = _load(model, "vqvae", device)
     vq.speaker_index(speaker)
-    codes, n = encode_file(vq, inp)
+    codes, n = encode_file(vq, inp, progress=True)
     decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True)
     typer.echo(f"{inp} -> {o}: {n / vq.sample_rate:.2f} s as speaker {speaker}")
 
