@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import logging
 import math
+import warnings
 
 import numpy as np
 
@@ -195,15 +196,18 @@ def pesq_wb(ref: np.ndarray, test: np.ndarray, sample_rate: int = SAMPLE_RATE) -
 
 
 def stoi(ref: np.ndarray, test: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float | None:
-    """STOI (0-1) of time-aligned signals; None when `pystoi` is missing."""
+    """STOI (0-1) of time-aligned signals; None when `pystoi` is missing or there is too little speech."""
     if not have("pystoi"):
         return None
     from pystoi import stoi as _stoi
 
     n = min(len(ref), len(test))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         v = float(_stoi(np.asarray(ref[:n], dtype=np.float64), np.asarray(test[:n], dtype=np.float64),
                         sample_rate, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return None  # too little speech (pystoi returns a meaningless 1e-5)
     return v if math.isfinite(v) else None
 
 
