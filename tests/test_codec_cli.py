@@ -42,9 +42,15 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     save_model(_vqvae(0), root / "vq")
     save_model(_vqvae(1), root / "vq_other")
-    torch.manual_seed(2)
-    save_model(build_prior(PriorConfig(num_codes=16, hop=16, speakers=["alice", "bob"],
-                                       wavenet=named_decoder_config("tiny"))), root / "prior")
+    with torch.no_grad():  # the code of silence: a prior that expects it compresses silent files
+        silent = int(torch.mode(_vqvae(0).encode(torch.zeros(1, 1, 1600))[0]).values)
+    for name, favourite in [("prior", silent), ("prior_bad", (silent + 1) % 16)]:
+        torch.manual_seed(2)
+        prior = build_prior(PriorConfig(num_codes=16, hop=16, speakers=["alice", "bob"],
+                                        wavenet=named_decoder_config("tiny")))
+        with torch.no_grad():
+            prior.wavenet.out2.bias[favourite] += 8.0
+        save_model(prior, root / name)
     return root
 
 
@@ -84,11 +90,14 @@ def test_encode_decode_round_trip(runner, models, wav):
     assert sf.info(str(wav.with_name("in.to_bob.wav"))).frames == 2400
 
 
-def test_entropy_round_trip(runner, models, wav, tmp_path):
+def test_entropy_round_trip(runner, models, tmp_path):
     vq, prior = str(models / "vq"), str(models / "prior")
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.zeros(SR, np.float32), SR)
     _ok(runner, ["encode", str(wav), "--model", vq, "-o", str(tmp_path / "plain.vqs")])
     r = _ok(runner, ["encode", str(wav), "--model", vq, "--entropy", "--prior", prior, "-o", str(tmp_path / "e.vqs")])
     assert "entropy-coded" in r.stdout and "kbps" in r.stdout
+    assert (tmp_path / "e.vqs").stat().st_size < (tmp_path / "plain.vqs").stat().st_size
     from vqspeech.codec.files import read_codes
     from vqspeech.models.io import load_model
 
@@ -99,6 +108,16 @@ def test_entropy_round_trip(runner, models, wav, tmp_path):
     assert (tmp_path / "e.decoded.wav").exists()
     _err(runner, ["decode", str(tmp_path / "e.vqs"), "--model", vq, "--prior", vq, "-o", str(tmp_path / "x.wav")],
          "is a vqvae model, not a prior")
+    _err(runner, ["decode", str(tmp_path / "e.vqs"), "--model", vq, "--prior", str(models / "prior_bad"), "-o",
+                  str(tmp_path / "x.wav")], "entropy-coded with prior")
+    assert not (tmp_path / "x.wav").exists()
+    # a prior that does not fit the codes: range coding would be larger, so the file is bit-packed
+    r = _ok(runner, ["encode", str(wav), "--model", vq, "--entropy", "--prior", str(models / "prior_bad"),
+                     "-o", str(tmp_path / "b.vqs")])
+    assert "not smaller: bit-packed" in r.stdout
+    header, codes = read_vqs(tmp_path / "b.vqs")
+    assert header.entropy is None
+    np.testing.assert_array_equal(codes, plain)
 
 
 def test_directory_and_many_files(runner, models, tmp_path, tone):

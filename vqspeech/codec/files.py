@@ -6,6 +6,7 @@ users can call them the same way.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 
 from vqspeech import __version__
 from vqspeech.codec.api import ENCODE_CHUNK_SECONDS, encode_file
-from vqspeech.codec.bitstream import VqsHeader, read_vqs, write_vqs
+from vqspeech.codec.bitstream import VqsHeader, pack_codes, read_vqs, to_bytes, write_vqs
 from vqspeech.errors import VQSpeechError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,13 @@ class EncodeResult:
     n_codes: int
     bits: int  # bits per code when bit-packed
     file_bytes: int  # size of the .vqs file, header and CRC included
-    payload_bytes: int  # size of the codes alone (packed or entropy-coded)
+    payload_bytes: int  # size of the codes alone as written (packed or entropy-coded)
+    entropy_bytes: int | None = None  # size of the range-coded codes when tried (None: not tried)
+
+    @property
+    def entropy_coded(self) -> bool:
+        """Whether the file holds the range-coded codes (only when smaller than bit-packing)."""
+        return self.entropy_bytes is not None and self.entropy_bytes == self.payload_bytes
 
     @property
     def packed_kbps(self) -> float:
@@ -66,10 +73,21 @@ def encode_to_vqs(model, fingerprint: str, inp: str | os.PathLike, out: str | os
         if int(prior.num_codes) != header.num_codes:
             raise VQSpeechError(f"prior: models {prior.num_codes} codes, the VQ-VAE has {header.num_codes}")
         words, params = entropy_encode(prior, codes, speaker, prior_fingerprint=prior_fingerprint)
-        header.entropy = params
-        write_vqs(out, header, words=words)
-    else:
+        plain_size = len(to_bytes(copy.deepcopy(header), pack_codes(codes, header.bits)))
+        coded = copy.deepcopy(header)
+        coded.entropy = params
+        if len(to_bytes(coded, words.astype("<u4").tobytes())) < plain_size:
+            header.entropy = params
+            write_vqs(out, header, words=words)
+            return EncodeResult(Path(out), header.duration, header.n_codes, header.bits,
+                                Path(out).stat().st_size, header.payload_bytes, entropy_bytes=int(words.size * 4))
+        log.warning("%s: range coding with the prior (%d bytes, and a longer header) does not beat bit-packing: "
+                    "written bit-packed (a short file, an untrained prior, or a prior for other codes?)",
+                    inp, words.size * 4)
         write_vqs(out, header, codes)
+        return EncodeResult(Path(out), header.duration, header.n_codes, header.bits, Path(out).stat().st_size,
+                            header.payload_bytes, entropy_bytes=int(words.size * 4))
+    write_vqs(out, header, codes)
     return EncodeResult(Path(out), header.duration, header.n_codes, header.bits, Path(out).stat().st_size,
                         header.payload_bytes)
 

@@ -131,8 +131,11 @@ def encode_cmd(
         r = encode_to_vqs(vq, fp, inp, o, speaker=speaker, prior=pr, prior_fingerprint=pr_fp,
                           chunk_seconds=chunk_seconds, progress=True)
         line = f"{inp} -> {o}: {r.duration:.2f} s, {r.n_codes} codes, {r.packed_kbps:.3f} kbps"
-        if entropy:
+        if r.entropy_coded:
             line += (f"; entropy-coded {r.payload_bytes} bytes = {r.payload_kbps:.3f} kbps "
+                     f"({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)")
+        elif entropy:
+            line += (f"; entropy coding gave {r.entropy_bytes} bytes + a longer header, not smaller: bit-packed "
                      f"({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)")
         else:
             line += f" ({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)"
