@@ -139,8 +139,13 @@ def test_sample_report(setup, runner, tmp_path):
     assert "NLL:" in res.output
 
 
-@pytest.mark.parametrize("case", ["no_data_dir", "prior_as_model", "unknown_target", "no_text", "model_as_prior"])
+@pytest.mark.parametrize("case", ["no_data_dir", "prior_as_model", "unknown_target", "no_text", "model_as_prior",
+                                  "no_cuda"])
 def test_bad_input_is_one_line(setup, runner, tmp_path, case):
+    import torch
+
+    if case == "no_cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
     vq, pr, data = str(setup / "vq" / "model"), str(setup / "prior" / "model"), str(setup / "data")
     args, msg = {
         "no_data_dir": (["eval", "reconstruct", "-m", vq, "-d", str(tmp_path / "nope")], "not a directory"),
@@ -148,6 +153,7 @@ def test_bad_input_is_one_line(setup, runner, tmp_path, case):
         "unknown_target": (["eval", "convert", "-m", vq, "-d", data, "-t", "zed"], "unknown speaker 'zed'"),
         "no_text": (["eval", "convert", "-m", vq, "-d", str(setup / "notext")], "no 'text' file"),
         "model_as_prior": (["eval", "sample", "-p", vq, "-m", vq], "not a prior"),
+        "no_cuda": (["eval", "reconstruct", "-m", vq, "-d", data, "--device", "cuda"], "CUDA is not available"),
     }[case]
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
     assert res.exit_code == 2, res.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 
 import numpy as np
@@ -132,9 +133,13 @@ def _speakers():
 
 
 @pytest.mark.parametrize("embedder", ["mcep", pytest.param("resemblyzer", marks=pytest.mark.slow)])
-def test_speaker_identification_of_distinct_voices(embedder):
-    if embedder == "resemblyzer" and not m.have("resemblyzer"):
-        pytest.skip("resemblyzer not installed")
+def test_speaker_identification_of_distinct_voices(embedder, request):
+    if embedder == "resemblyzer":
+        if not m.have("resemblyzer"):
+            pytest.skip("resemblyzer not installed")
+        selected = request.config.getoption("-m") or ""
+        if "slow" not in selected.replace("not slow", "") and not os.environ.get("VQSPEECH_SLOW_TESTS"):
+            pytest.skip("slow (loads the resemblyzer encoder, ~10-40 s): run with -m slow or VQSPEECH_SLOW_TESTS=1")
     refs = {s: [sid.embed(speechlike(0.8, f0 * (1 + 0.03 * i), tilt, seed=i), embedder) for i in range(2)]
             for s, (f0, tilt) in _speakers().items()}
     cents = sid.centroids(refs)

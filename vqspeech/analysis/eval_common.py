@@ -28,17 +28,23 @@ def model_name(src: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
 
 
-def load_vqvae(model: Any) -> tuple[Any, str, str | None]:
-    """A model dir (None = the bundled one) or a loaded VQVAE -> (VQVAE in eval mode, name, fingerprint)."""
+def load_vqvae(model: Any, device: str = "cpu") -> tuple[Any, str, str | None]:
+    """A model dir (None = the bundled one) or a loaded VQVAE -> (VQVAE in eval mode, name, fingerprint).
+
+    On a CUDA `device` decoding uses the torch incremental generator, on the CPU the numba kernel."""
+    import torch
+
     from vqspeech.models.io import load_model, model_fingerprint
     from vqspeech.models.vqvae import VQVAE
 
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise VQSpeechError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
     if model is None:
         from vqspeech.pretrained import default_model_dir
 
         model = default_model_dir()
     if isinstance(model, (str, os.PathLike)):
-        m = load_model(model)
+        m = load_model(model, device=device)
         if not isinstance(m, VQVAE):
             raise VQSpeechError(f"{model}: is a prior, not a VQ-VAE model (give it as --prior)")
         return m, model_name(model), model_fingerprint(model)

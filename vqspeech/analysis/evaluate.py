@@ -71,7 +71,7 @@ def _bitrate(vq, prior, codes: list[np.ndarray], spks: list[str], seconds: float
 def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any = None, max_utts: int | None = None,
                             baselines: bool | Sequence[str] = True, out: str | Path | None = None,
                             force: bool = False, examples: int = 3, temperature: float = 1.0, seed: int = 0,
-                            batch_size: int = 8, progress: bool = False) -> dict:
+                            batch_size: int = 8, device: str = "cpu", progress: bool = False) -> dict:
     """Encode + decode every utterance of `data`; MCD, MCD 0-4 kHz, LSD, PESQ, STOI against the
     original, side by side with Codec2/Opus (`baselines`: True = all installed, False = none, or names)."""
     from vqspeech.analysis.baselines import available_baselines, run_baseline
@@ -81,7 +81,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
         from vqspeech.analysis.html_report import check_out
 
         check_out(out, force)
-    vq, name, fp = ec.load_vqvae(model)
+    vq, name, fp = ec.load_vqvae(model, device)
     dd = ec.read_data(data)
     utts = ec.select_utts(dd, max_utts)
     notes = missing_metric_notes()
@@ -145,7 +145,7 @@ def _centroids(dd, speakers: Sequence[str], sr: int, embedder: str, progress: bo
 def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequence[str] | None = None,
                         max_utts: int | None = None, max_pairs: int | None = None, embedder: str = "auto",
                         out: str | Path | None = None, force: bool = False, examples: int = 3,
-                        temperature: float = 1.0, seed: int = 0, batch_size: int = 8,
+                        temperature: float = 1.0, seed: int = 0, batch_size: int = 8, device: str = "cpu",
                         progress: bool = False) -> dict:
     """Convert every utterance of a parallel data dir to the other speakers; MCD against the target's
     utterance of the same text, speaker similarity to the target and source centroids, identification."""
@@ -156,7 +156,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
         from vqspeech.analysis.html_report import check_out
 
         check_out(out, force)
-    vq, name, fp = ec.load_vqvae(model)
+    vq, name, fp = ec.load_vqvae(model, device)
     dd = ec.read_data(data)
     if not dd.text:
         raise VQSpeechError(f"{dd.path}: no 'text' file: a parallel data dir is needed to match sentences")
@@ -221,7 +221,8 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
 def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speakers: Sequence[str] | None = None,
                      seconds: float = 2.0, per_speaker: int = 1, max_utts: int | None = None,
                      embedder: str = "auto", out: str | Path | None = None, force: bool = False,
-                     examples: int = 6, temperature: float = 1.0, seed: int = 0, progress: bool = False) -> dict:
+                     examples: int = 6, temperature: float = 1.0, seed: int = 0, device: str = "cpu",
+                     progress: bool = False) -> dict:
     """NLL (bits per code) of the prior on the codes of `data`; samples per speaker, decoded with the
     VQ-VAE; speaker identification of the samples against the requested speaker (centroids from `data`)."""
     import torch
@@ -236,7 +237,7 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
         check_out(out, force)
     if seconds <= 0 or per_speaker < 1:
         raise VQSpeechError(f"seconds ({seconds}) must be > 0 and per_speaker ({per_speaker}) >= 1")
-    vq, name, fp = ec.load_vqvae(model)
+    vq, name, fp = ec.load_vqvae(model, device)
     pr, notes = ec.load_prior(prior, vq, fp)
     notes = missing_metric_notes() + notes
     sr = vq.sample_rate

@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Decoder sampling temperature."),
         seed: int = typer.Option(0, "--seed", help="Decoder sampling seed."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Utterances decoded together."),
+        device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_reconstruction
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
             model, data, prior=prior, max_utts=max_utts,
             baselines=False if no_baselines else (list(baseline) if baseline else True),
             out=out or _default_out("reconstruct", model), force=force, examples=examples,
-            temperature=temperature, seed=seed, batch_size=batch_size, progress=True)
+            temperature=temperature, seed=seed, batch_size=batch_size, device=device, progress=True)
         b = result["bitrate"]
         line = f"bitrate: {b['raw_kbps']:.2f} kbps raw"
         if "entropy_coded_kbps" in b:
@@ -114,6 +115,7 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Decoder sampling temperature."),
         seed: int = typer.Option(0, "--seed", help="Decoder sampling seed."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Streams decoded together."),
+        device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_conversion
@@ -121,7 +123,7 @@ def register(app: typer.Typer) -> None:
         result = evaluate_conversion(
             model, data, targets=list(target) if target else None, max_utts=max_utts, max_pairs=max_pairs,
             embedder=embedder, out=out or _default_out("convert", model), force=force, examples=examples,
-            temperature=temperature, seed=seed, batch_size=batch_size, progress=True)
+            temperature=temperature, seed=seed, batch_size=batch_size, device=device, progress=True)
         typer.echo(f"speaker identification accuracy: {result['id_accuracy']:.1%} over {result['pairs']} conversions"
                    f" ({result['embedder']} embeddings)")
         _print_table(result)
@@ -139,6 +141,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", "-o", help="Report dir (default: ./eval_sample_<prior>)."),
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+        device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_samples
@@ -147,7 +150,7 @@ def register(app: typer.Typer) -> None:
             prior, model, data=data, speakers=list(speaker) if speaker else None, seconds=seconds,
             per_speaker=per_speaker, max_utts=max_utts, embedder=embedder,
             out=out or _default_out("sample", prior), force=force, temperature=temperature, seed=seed,
-            progress=True)
+            device=device, progress=True)
         if "nll_bits_per_code" in result:
             typer.echo(f"NLL: {result['nll_bits_per_code']:.3f} bits/code ({result['nll_kbps']:.2f} kbps) on "
                        f"{result['codes']} codes; unigram entropy {result['unigram_entropy_bits']:.3f}, "
