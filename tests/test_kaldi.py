@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import make_tone
 from vqspeech.data.kaldi import (
@@ -160,3 +162,33 @@ def test_ctm_errors(tmp_path):
         read_ctm(tmp_path / "ctm")
     with pytest.raises(VQSpeechError, match="whitespace"):
         write_ctm(tmp_path / "c2", {"u": [PhoneInterval(0, 1, "a b")]})
+
+
+_key = st.text(alphabet="abcXYZ019_-", min_size=1, max_size=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    utts=st.dictionaries(_key, st.tuples(_key, st.text(alphabet="AB C'é", max_size=12),
+                                         st.integers(1, 10**6)), min_size=1, max_size=6),
+    bounds=st.lists(st.integers(0, 10**6), min_size=2, max_size=8, unique=True),
+)
+def test_round_trip_property(tmp_path_factory, utts, bounds):
+    d = tmp_path_factory.mktemp("prop")
+    data = DataDir(
+        wav_scp={u: f"/x/{u}.wav" for u in utts},
+        utt2spk={u: s for u, (s, _, _) in utts.items()},
+        text={u: " ".join(t.split()) for u, (_, t, _) in utts.items()},
+        utt2dur={u: n / 16000 for u, (_, _, n) in utts.items()},
+    )
+    write_data_dir(d, data)
+    back = read_data_dir(d)
+    assert back.wav_scp == data.wav_scp and back.utt2spk == data.utt2spk and back.text == data.text
+    assert back.utt2dur == pytest.approx(data.utt2dur, abs=1e-7)
+    b = sorted(bounds)
+    ali = {u: [PhoneInterval(b[i] / 16000, b[i + 1] / 16000, "p") for i in range(len(b) - 1)] for u in utts}
+    write_ctm(d / "ctm", ali)
+    got = read_ctm(d / "ctm")
+    for u, phones in got.items():
+        assert [p.start for p in phones] == pytest.approx([p.start for p in ali[u]], abs=1e-9)
+        assert all(p.end == q.start for p, q in zip(phones, phones[1:], strict=False))
