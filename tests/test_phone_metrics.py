@@ -181,3 +181,44 @@ def test_build_frames_drop_skip_and_errors(caplog):
         build_frames({"a": np.array([0, 5])}, ivs, 64, 16000, 2)
     with pytest.raises(VQSpeechError, match="no code frame"):
         build_frames({"a": np.zeros(3, int)}, {"a": [Iv(5.0, 6.0, "x")]}, 64, 16000, 2, outside=None)
+
+
+def _greedy_reference(pred, ref, tol):
+    # distances equal to within 1 ns are ties, broken by prediction then reference index
+    pairs = sorted((round(abs(p - r) / 1e-9), i, j) for i, p in enumerate(pred) for j, r in enumerate(ref)
+                   if abs(p - r) <= tol + 1e-9)
+    used_p, used_r, n = set(), set(), 0
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_r:
+            used_p.add(i)
+            used_r.add(j)
+            n += 1
+    return n
+
+
+def test_match_boundaries_equals_all_pairs_greedy():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    times = st.lists(st.integers(0, 400), max_size=25, unique=True).map(lambda xs: np.sort(np.array(xs)) * 0.004)
+
+    @settings(max_examples=150, deadline=None)
+    @given(times, times)
+    def check(pred, ref):
+        got = match_boundaries(pred, ref, 0.02)
+        assert got == _greedy_reference(pred.tolist(), ref.tolist(), 0.02)
+        assert got <= min(pred.size, ref.size)
+
+    check()
+
+
+def test_frame_labels_equal_a_loop():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        cuts = np.sort(rng.uniform(0, 1, 12))
+        ivs = [Iv(a, b, f"p{i}") for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)) if i % 3]
+        got = frame_labels(ivs, 260, 64, 16000, outside=None)
+        for i, lab in enumerate(got):
+            c = (i + 0.5) * 0.004
+            want = [iv.phone for iv in ivs if iv.start <= c < iv.end]
+            assert lab == (want[0] if want else "")
