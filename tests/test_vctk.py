@@ -70,6 +70,7 @@ def test_trim_bounds():
     assert s2 == max(0, s - 1600) and e2 == min(rate, e + 1600)
     assert trim_bounds(np.zeros(8000), rate) == (0, 8000)  # all silent: untouched
     assert trim_bounds(np.ones(10), rate) == (0, 10)  # shorter than a frame
+    assert trim_bounds(np.full(8000, np.nan), rate) == (0, 8000)
 
 
 @given(st.integers(0, 500), st.lists(st.floats(0, 1), min_size=3, max_size=3).filter(lambda f: sum(f) > 0.01))
@@ -200,6 +201,11 @@ def test_cli_vctk_bad_input(tmp_path, runner):
     r = runner.invoke(app, ["prepare", "vctk", str(src), str(data), "--no-trim"])  # header unreadable too
     assert r.exit_code == 2 and str(bad) in r.stderr
     assert not data.exists() or list(data.iterdir()) == []
+    nan = np.full(4800, np.nan, dtype=np.float32)
+    for flag in ([], ["--flac16k"]):
+        sf.write(bad, nan, SR, subtype="FLOAT")
+        r = runner.invoke(app, ["prepare", "vctk", str(src), str(data), *flag])
+        assert r.exit_code == 2 and f"{bad}: the file holds no audio samples or non-finite" in r.stderr
 
 
 def test_jobs_give_identical_output(tmp_path):

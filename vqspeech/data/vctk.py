@@ -184,6 +184,8 @@ def trim_bounds(wav: np.ndarray, rate: int, top_db: float = 40.0, pad: float = 0
         return 0, n
     db = 10.0 * np.log10(energy + 1e-20)
     loud = np.nonzero(db >= db.max() - top_db)[0]
+    if loud.size == 0:  # non-finite samples: leave the audio alone
+        return 0, n
     margin = round(pad * rate)
     return max(0, int(starts[loud[0]]) - margin), min(n, int(starts[loud[-1]]) + flen + margin)
 
@@ -196,8 +198,8 @@ def _process(job: tuple[str, str | None, bool, float, float]) -> tuple[float, fl
     audio, flac_out, trim, top_db, pad = job
     if flac_out is not None:
         wav = load_audio(audio, 16000, check=False)
-        if wav.size == 0:
-            raise VQSpeechError(f"{audio}: the file holds no audio samples")
+        if wav.size == 0 or not np.all(np.isfinite(wav)):
+            raise VQSpeechError(f"{audio}: the file holds no audio samples or non-finite ones")
         s, e = trim_bounds(wav, 16000, top_db, pad) if trim else (0, len(wav))
         Path(flac_out).parent.mkdir(parents=True, exist_ok=True)
         save_audio(flac_out, wav[s:e], 16000)
@@ -206,8 +208,8 @@ def _process(job: tuple[str, str | None, bool, float, float]) -> tuple[float, fl
         dur = audio_duration(audio)
         return 0.0, dur, dur
     data, rate = read_audio(audio)
-    if data.shape[0] == 0:
-        raise VQSpeechError(f"{audio}: the file holds no audio samples")
+    if data.shape[0] == 0 or not np.all(np.isfinite(data)):
+        raise VQSpeechError(f"{audio}: the file holds no audio samples or non-finite ones")
     s, e = trim_bounds(data.mean(axis=1), rate, top_db, pad)
     # millisecond resolution, inside the file: start rounded down, end rounded down (never past the end)
     return math.floor(s / rate * 1000) / 1000, math.floor(e / rate * 1000) / 1000, data.shape[0] / rate
