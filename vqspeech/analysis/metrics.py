@@ -6,7 +6,8 @@ Mel-cepstral distortion (`mcd`), in dB:
   every 5 ms (n_fft 512 at 16 kHz);
 - mel-cepstrum: the magnitude spectrum through `n_mels` (40) mel filters (librosa, Slaney norm) between
   0 Hz and `fmax` (Nyquist, or 4 kHz for `mcd(..., fmax=4000)`, fair against narrowband codecs), natural
-  log of the filter amplitudes (floored at 1e-5, -100 dB re unit RMS), then a DCT-II scaled so that
+  log of the filter amplitudes (floored 60 dB below the utterance's largest filter amplitude, so that an
+  empty band, e.g. 4-8 kHz after a narrowband codec, costs a bounded amount), then a DCT-II scaled so that
   `ln|H(w)| = c0 + 2 * sum_n c_n cos(n w)` (the scale of SPTK mel-cepstra: c_n = DCT_n / (2 * n_mels));
   coefficients c1..c24 are kept, c0 (the level) is excluded;
 - frame selection: frames whose energy is within 40 dB (`silence_db`) of the loudest frame of the same
@@ -15,9 +16,9 @@ Mel-cepstral distortion (`mcd`), in dB:
   `MCD = mean over the path of 10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2)`.
 
 Log-spectral distance (`lsd`), in dB: per frame `sqrt(mean_f (10 log10 P_ref - 10 log10 P_test)^2)` over
-the power spectra (floored at 1e-10), averaged over the non-silent frames of the reference; the signals
-are compared time-aligned (call `align_delay` first for a codec with a delay) and not level-normalised
-(a gain error counts).
+the power spectra (each floored 60 dB below its own peak), averaged over the non-silent frames of the
+reference; the signals are compared time-aligned (call `align_delay` first for a codec with a delay) and
+not level-normalised (a gain error counts).
 
 PESQ (wideband, ITU-T P.862.2, `pesq` package) and STOI (`pystoi`) need 16 kHz and time alignment;
 they return None with a note when their package is missing.
@@ -45,6 +46,7 @@ HOP = 80  # 5 ms at 16 kHz
 N_MELS = 40
 N_MCEP = 24
 SILENCE_DB = 40.0
+DYNAMIC_RANGE_DB = 60.0  # spectra are floored this far below their utterance's peak (like librosa's top_db)
 AMP_FLOOR = 1e-5
 POW_FLOOR = 1e-10
 
@@ -100,7 +102,8 @@ def mel_cepstrum(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, *, n_mcep: int
         raise VQSpeechError(f"mel_cepstrum: fmax {fmax} Hz not in (0, {sample_rate / 2}]")
     power = _stft_power(x)
     amp = np.sqrt(power) @ _mel_basis(int(sample_rate), fmax, n_mels).T  # [frames, n_mels]
-    log_amp = np.log(np.maximum(amp, AMP_FLOOR))
+    floor = max(AMP_FLOOR, float(amp.max()) * 10 ** (-DYNAMIC_RANGE_DB / 20))
+    log_amp = np.log(np.maximum(amp, floor))
     cep = dct(log_amp, type=2, axis=1, norm=None)[:, : n_mcep + 1] / (2 * n_mels)
     if silence_db is not None:
         mask = _active(power, silence_db)
@@ -135,7 +138,10 @@ def lsd(ref: np.ndarray, test: np.ndarray, sample_rate: int = SAMPLE_RATE, *,
     mask = _active(pr, silence_db)
     if not mask.any():
         mask[:] = True
-    d = 10 * np.log10(np.maximum(pr[mask], POW_FLOOR)) - 10 * np.log10(np.maximum(pt[mask], POW_FLOOR))
+    rel = 10 ** (-DYNAMIC_RANGE_DB / 10)
+    lr = 10 * np.log10(np.maximum(pr[mask], max(POW_FLOOR, pr.max() * rel)))
+    lt = 10 * np.log10(np.maximum(pt[mask], max(POW_FLOOR, pt.max() * rel)))
+    d = lr - lt
     return float(np.mean(np.sqrt(np.mean(d ** 2, axis=1))))
 
 
