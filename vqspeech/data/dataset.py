@@ -165,6 +165,7 @@ def build_audio_cache(
 ) -> None:
     """Decode every utterance of `data_dir` into `cache_dir` (atomic: audio file, then the index)."""
     from tqdm import tqdm
+
     from vqspeech.data.kaldi import load_utterance, read_data_dir
 
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)

@@ -2,12 +2,14 @@
 
 A YAML file maps one-to-one onto these dataclasses (unknown keys are errors naming the key) and
 `--set train.lr=3e-4` overrides single values. `--config small` picks a bundled file from
-vqspeech/train/configs/ (tiny, small, ...); anything else is a path.
+vqspeech/train/configs/ (tiny.yaml, small.yaml; prior_tiny.yaml, prior_small.yaml for priors); anything
+else is a path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,16 +61,19 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
 
 
-def resolve_config_path(name: str) -> Path:
-    """`tiny` -> the bundled vqspeech/train/configs/tiny.yaml; anything else is a path."""
+def resolve_config_path(name: str, kind: str = "vqvae") -> Path:
+    """`tiny` -> the bundled configs/tiny.yaml (configs/prior_tiny.yaml for a prior); else a path."""
     path = Path(name)
     if path.is_file():
         return path
-    bundled = CONFIG_DIR / f"{name}.yaml"
+    prefix = "prior_" if kind == "prior" else ""
+    bundled = CONFIG_DIR / f"{prefix}{name}.yaml"
     if "/" not in name and bundled.is_file():
         return bundled
-    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-    raise VQSpeechError(f"{name}: no such config file or bundled config (bundled: {names})")
+    stems = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    names = [s[6:] for s in stems if s.startswith("prior_")] if kind == "prior" else [
+        s for s in stems if not s.startswith("prior_")]
+    raise VQSpeechError(f"{name}: no such config file or bundled {kind} config (bundled: {', '.join(names)})")
 
 
 def load_train_config(
@@ -77,16 +82,40 @@ def load_train_config(
     """Defaults, then the YAML file `config` (name or path), then `--set` overrides; validated."""
     base = to_dict(TrainConfig())
     base["model"] = to_dict(_model_config_cls(kind)())
-    data = base if config is None else merge(base, load_yaml(resolve_config_path(config)))
+    data = base if config is None else merge(base, _floats(load_yaml(resolve_config_path(config, kind))))
     unknown = sorted(set(data) - {"model", "train", "data"})
     if unknown:
         raise VQSpeechError(f"config: unknown key '{unknown[0]}' (known: data, model, train)")
     if overrides:
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, [_float_literal(o) for o in overrides])
     cfg = from_dict(TrainConfig, data)
     model_config(cfg, kind)  # validate the model section now: unknown keys name 'model.<key>'
     _check(cfg, kind)
     return cfg
+
+
+_EXP_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _float_literal(override: str) -> str:
+    """`train.lr=3e-4` -> `train.lr=0.0003`: YAML 1.1 reads `3e-4` as a string, users mean a float."""
+    key, sep, value = override.partition("=")
+    if sep and _EXP_FLOAT.match(value.strip()):
+        text = repr(float(value))
+        mantissa, e, exp = text.partition("e")
+        return f"{key}={mantissa if '.' in mantissa else mantissa + '.0'}{e}{exp}"
+    return override
+
+
+def _floats(node: Any) -> Any:
+    """YAML file values like `lr: 3e-4` (read as strings by YAML 1.1) -> floats."""
+    if isinstance(node, dict):
+        return {k: _floats(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_floats(v) for v in node]
+    if isinstance(node, str) and _EXP_FLOAT.match(node.strip()):
+        return float(node)
+    return node
 
 
 def _model_config_cls(kind: str) -> type:

@@ -136,7 +136,10 @@ def run_training(
     if info.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # the last WaveNet layer's `res` conv is never used: find_unused_parameters (static_graph=True
+        # left gradients unsynchronised with torch 2.13 + gloo in our test)
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                          find_unused_parameters=True)
     if tcfg.compile:
         train_model = torch.compile(train_model)
 
@@ -172,7 +175,7 @@ def run_training(
                 loss, metrics = task.loss_fn(train_model, batch)
             bad = (~torch.isfinite(loss.detach())).float().reshape(1)
             if float(all_reduce_sum(bad).item()) > 0:
-                _stop(exp, step, f"loss is {float(loss):.4g}")
+                _stop(exp, step, f"loss is {float(loss.detach()):.4g}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             clip = tcfg.grad_clip if tcfg.grad_clip > 0 else math.inf
