@@ -252,6 +252,8 @@ def test_decode_codes_num_samples_seed_and_errors():
         decode_codes(model, [np.array([0, 1])], [2])
     with pytest.raises(VQSpeechError, match="num_samples"):
         decode_codes(model, [np.array([0, 1])], [0], num_samples=[9])
+    with pytest.raises(VQSpeechError, match="temperature"):
+        decode_codes(model, [np.array([0, 1])], [0], temperature=-1.0)
     with pytest.raises(VQSpeechError, match="backend"):
         decode_codes(model, [np.array([0, 1])], [0], backend="cuda")
 

@@ -23,6 +23,11 @@ DECODER_FIRST_INPUT = 128  # mu-law index of 0.0: the decoder's input before the
 CHUNK = 4096  # samples per kernel call: the progress bar advances per chunk
 
 
+def _check_temperature(temperature: float) -> None:
+    if not temperature >= 0:
+        raise VQSpeechError(f"temperature {temperature}: must be >= 0 (0 = argmax)")
+
+
 def _backend(model_device, backend: str) -> str:
     if backend not in ("auto", "numba", "torch"):
         raise VQSpeechError(f"backend '{backend}': expected auto, numba or torch")
@@ -125,6 +130,7 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
     from vqspeech.audio import mu_law_decode
     from vqspeech.generate.pack import layer_conditioning
 
+    _check_temperature(temperature)
     if len(codes) != len(speakers):
         raise VQSpeechError(f"decode: {len(codes)} code streams but {len(speakers)} speakers")
     if not codes:
@@ -197,6 +203,7 @@ def sample_codes(prior, n_codes: int, speaker: int | None = None, *, batch: int 
 
     from vqspeech.generate.pack import layer_conditioning
 
+    _check_temperature(temperature)
     if n_codes < 1 or batch < 1:
         raise VQSpeechError(f"sample: n_codes ({n_codes}) and batch ({batch}) must be >= 1")
     wavenet = prior.wavenet
