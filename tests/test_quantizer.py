@@ -234,3 +234,13 @@ def test_ema_under_two_process_all_reduce(tmp_path, restart):
                            for r in range(2)], dim=2)
             vq(z)
         np.testing.assert_allclose(r0[:-1], vq.codebook.numpy().ravel(), rtol=1e-5, atol=1e-6)
+
+
+def test_kmeans_init_with_fewer_vectors_than_codes_gives_distinct_codes():
+    vq = _vq(num_codes=32, dim=4, kmeans_init=True).train()
+    z = torch.randn(1, 4, 10)
+    vq(z)
+    cb = vq.codebook.detach()
+    assert torch.unique(cb, dim=0).shape[0] == 32  # no two codes tie
+    exact = (z[0].t()[:, None, :] - cb[None]).abs().sum(-1).min(1).values
+    assert torch.all(exact == 0)  # every vector is a code

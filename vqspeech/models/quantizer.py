@@ -113,11 +113,11 @@ class VectorQuantizer(nn.Module):
         d2 = ((data - cent[0]) ** 2).sum(1)
         for k in range(1, K):
             total = d2.sum()
-            if total <= 0:  # fewer distinct vectors than codes: repeat random ones
+            if total <= 0:  # fewer distinct vectors than codes: random ones, jittered so no two codes tie
                 idx = torch.randint(0, M, (1,), device=data.device)
+                cent[k] = data[idx] + 0.01 * (data.std() + 1e-6) * torch.randn_like(data[idx])
             else:
-                idx = torch.multinomial(d2 / total, 1)
-            cent[k] = data[idx]
+                cent[k] = data[torch.multinomial(d2 / total, 1)]
             d2 = torch.minimum(d2, ((data - cent[k]) ** 2).sum(1))
         return cent
 
@@ -126,7 +126,8 @@ class VectorQuantizer(nn.Module):
         K = self.num_codes
         data = flat.detach().float()
         cent = self._kmeans_pp(data, K)
-        for _ in range(self.config.kmeans_iters):
+        # with fewer vectors than codes every vector is already a centre: Lloyd steps would change nothing
+        for _ in range(self.config.kmeans_iters if data.shape[0] >= K else 0):
             d = (data * data).sum(1, keepdim=True) - 2.0 * data @ cent.t() + (cent * cent).sum(1)
             assign = d.argmin(1)
             counts = torch.bincount(assign, minlength=K).float()
