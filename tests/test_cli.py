@@ -61,3 +61,14 @@ def test_unexpected_error_hints_debug(runner):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "vqspeech", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and re.match(r"vqspeech \d", out.stdout)
+
+
+def test_subcommand_help_exits_zero(runner):
+    """`--help` of a subcommand raises typer.Exit(0) inside the group: it must pass through."""
+
+    def hello():
+        """Say hello."""
+
+    result = runner.invoke(_app_with(hello), ["boom", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Say hello" in result.output and "error" not in result.output
