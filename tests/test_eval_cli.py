@@ -122,6 +122,7 @@ def test_convert_report(setup, runner, tmp_path):
         assert -1 <= p["sim_target"] <= 1 and p["correct"] == (p["identified"] == p["target"])
     assert metrics["id_accuracy"] == pytest.approx(np.mean([p["correct"] for p in metrics["per_pair"]]))
     assert "speaker identification accuracy" in res.output
+    assert metrics["reference_id_accuracy"] == 1.0  # the two real voices (120 vs 240 Hz) are told apart
 
 
 def test_sample_report(setup, runner, tmp_path):

@@ -151,6 +151,8 @@ def test_speaker_identification_of_distinct_voices(embedder, request):
         assert who == s, sims
         assert sims[s] == pytest.approx(sid.cosine(e, cents[s]))
     assert all(abs(np.linalg.norm(c) - 1) < 1e-5 for c in cents.values())
+    assert sid.leave_one_out_accuracy(refs) == 1.0
+    assert sid.leave_one_out_accuracy({s: e[:1] for s, e in refs.items()}) is None  # one utterance each
 
 
 def test_embedder_resolution(monkeypatch):

@@ -130,8 +130,10 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     return _finish(result, out, force, ex)
 
 
-def _centroids(dd, speakers: Sequence[str], sr: int, embedder: str, progress: bool) -> dict[str, np.ndarray]:
-    from vqspeech.analysis.speaker_id import centroids, embed
+def _centroids(dd, speakers: Sequence[str], sr: int, embedder: str, progress: bool,
+               result: dict) -> dict[str, np.ndarray]:
+    """Speaker centroids from DATA's utterances; stores the references' leave-one-out accuracy in result."""
+    from vqspeech.analysis.speaker_id import centroids, embed, leave_one_out_accuracy
     from vqspeech.data.kaldi import load_utterance
 
     s2u = dd.spk2utt()
@@ -139,6 +141,7 @@ def _centroids(dd, speakers: Sequence[str], sr: int, embedder: str, progress: bo
     todo = [(s, u) for s in speakers for u in s2u.get(s, [])]
     for s, u in ec.progress_iter(todo, len(todo), progress, "speaker embeddings"):
         embs.setdefault(s, []).append(embed(load_utterance(dd, u, sr), embedder))
+    result["reference_id_accuracy"] = leave_one_out_accuracy(embs)
     return centroids(embs)
 
 
@@ -186,7 +189,8 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
     conv = ec.decode_many(vq, [codes[u] for u, _ in pairs], [vq.speaker_index(t) for _, t in pairs],
                           [wav[u].size for u, _ in pairs], temperature=temperature, seed=seed,
                           batch_size=batch_size, progress=progress)
-    cents = _centroids(dd, sorted(set(tgts) | {dd.utt2spk[u] for u in srcs}), sr, emb_name, progress)
+    ref_info: dict[str, Any] = {}
+    cents = _centroids(dd, sorted(set(tgts) | {dd.utt2spk[u] for u in srcs}), sr, emb_name, progress, ref_info)
     rows, ex = [], []
     for i, (u, t) in enumerate(ec.progress_iter(pairs, len(pairs), progress, "metrics")):
         src = dd.utt2spk[u]
@@ -208,11 +212,12 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
         notes.append("no target utterance shares a source's text: MCD not computed (is this a parallel set?)")
     acc = float(np.mean([r["correct"] for r in rows]))
     keys = ["mcd", "mcd_4k", "mcd_unconverted", "sim_target", "sim_source"]
-    table_row = {"system": name, "pairs": len(rows), **{k: ec.mean_of(rows, k) for k in keys}, "id_accuracy": acc}
+    table_row = {"system": name, "pairs": len(rows), **{k: ec.mean_of(rows, k) for k in keys}, "id_accuracy": acc,
+                 "reference_id_accuracy": ref_info["reference_id_accuracy"]}
     result = {
         "evaluation": "convert", "model": name, "model_fingerprint": fp, "data": str(dd.path), "embedder": emb_name,
-        "targets": tgts, "pairs": len(rows), "id_accuracy": acc, "temperature": temperature, "seed": seed,
-        "notes": notes, "table": {"columns": ["system", "pairs", *keys, "id_accuracy"], "rows": [table_row]},
+        "targets": tgts, "pairs": len(rows), "id_accuracy": acc, **ref_info, "temperature": temperature, "seed": seed,
+        "notes": notes, "table": {"columns": list(table_row), "rows": [table_row]},
         "per_pair": rows, "per_utt": _per_utt({name: rows}, ["mcd", "mcd_4k", "sim_target", "sim_source"]),
     }
     return _finish(result, out, force, ex)
@@ -284,7 +289,7 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
     elif id_spks:
         emb_name, note = resolve_embedder(embedder)
         notes += [note] if note else []
-        cents = _centroids(dd, dd.speakers(), sr, emb_name, progress)
+        cents = _centroids(dd, dd.speakers(), sr, emb_name, progress, result)
         for r, w in zip(rows, wavs, strict=True):
             if r["speaker"] in cents:
                 e = embed(w, emb_name)
@@ -299,7 +304,8 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
                   notes=notes)
     table_row = {"system": f"{result['prior']} + {name}", "nll_bits_per_code": result.get("nll_bits_per_code"),
                  "nll_kbps": result.get("nll_kbps"), "samples": len(rows), "id_accuracy": acc,
-                 "sim_target": ec.mean_of(judged, "sim_target")}
+                 "sim_target": ec.mean_of(judged, "sim_target"),
+                 "reference_id_accuracy": result.get("reference_id_accuracy")}
     result["table"] = {"columns": list(table_row), "rows": [table_row]}
     result["per_utt"] = _per_utt({name: judged}, ["sim_target"]) if judged else {}
     ex = [{"title": f"sample {i} ({s or 'no speaker'})", "clips": [("sample", w)]}

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 LABELS = {"kbps": "kbps", "kbps_coded": "kbps (coded / measured)", "mcd": "MCD dB", "mcd_4k": "MCD 0-4k dB",
           "lsd": "LSD dB", "pesq": "PESQ-WB", "stoi": "STOI", "mcd_unconverted": "MCD unconverted dB",
           "sim_target": "sim. target", "sim_source": "sim. source", "id_accuracy": "speaker ID acc.",
+          "reference_id_accuracy": "ID acc. of real utts (leave-one-out)",
           "nll_bits_per_code": "NLL bits/code", "nll_kbps": "NLL kbps"}
 
 
@@ -59,7 +60,7 @@ def markdown_table(table: dict) -> str:
     cols = table["columns"]
     lines = ["| " + " | ".join(LABELS.get(c, c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in table["rows"]:
-        lines.append("| " + " | ".join(fmt(row.get(c), 3 if c in ("stoi", "id_accuracy") else 2) for c in cols)
+        lines.append("| " + " | ".join(fmt(row.get(c), 3 if c in ("stoi", "id_accuracy", "reference_id_accuracy") else 2) for c in cols)
                      + " |")
     return "\n".join(lines)
 
@@ -68,7 +69,7 @@ def _html_table(table: dict) -> str:
     cols = table["columns"]
     head = "".join(f"<th>{html.escape(LABELS.get(c, c))}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c), 3 if c in ('stoi', 'id_accuracy') else 2))}</td>"
+        "<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c), 3 if c in ('stoi', 'id_accuracy', 'reference_id_accuracy') else 2))}</td>"
                          for c in cols) + "</tr>" for r in table["rows"])
     return f"<table><tr>{head}</tr>{body}</table>"
 

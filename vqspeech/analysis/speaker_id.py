@@ -96,3 +96,19 @@ def identify(embedding: np.ndarray, cents: Mapping[str, np.ndarray]) -> tuple[st
         raise VQSpeechError("speaker identification: no speaker centroids")
     sims = {spk: cosine(embedding, c) for spk, c in cents.items()}
     return max(sims, key=sims.__getitem__), sims
+
+
+def leave_one_out_accuracy(embeddings: Mapping[str, Sequence[np.ndarray]]) -> float | None:
+    """Identification accuracy of the reference utterances themselves, each against centroids built
+    without it (how well the embedder separates these speakers at all); None with < 2 utterances each."""
+    spks = {s: list(e) for s, e in embeddings.items()}
+    if len(spks) < 2 or any(len(e) < 2 for e in spks.values()):
+        return None
+    full = {s: np.sum(np.stack(e), axis=0) for s, e in spks.items()}
+    hits, n = 0, 0
+    for s, embs in spks.items():
+        for e in embs:
+            cents = {t: _unit(full[t] - e) if t == s else _unit(full[t]) for t in spks}
+            hits += identify(e, cents)[0] == s
+            n += 1
+    return hits / n
