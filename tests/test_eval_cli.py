@@ -109,6 +109,18 @@ def test_reconstruct_with_a_baseline_when_installed(setup, tmp_path):
     assert "report_dir" not in r  # no out: nothing written
 
 
+def test_unknown_speaker_decoded_as_the_first_with_a_note(setup, tmp_path):
+    from vqspeech.analysis.evaluate import evaluate_reconstruction
+    from vqspeech.data.kaldi import read_data_dir, write_data_dir
+
+    dd = read_data_dir(setup / "data")
+    dd.utt2spk = {u: "stranger" for u in dd.utt2spk}
+    write_data_dir(tmp_path / "d", dd)
+    r = evaluate_reconstruction(setup / "vq" / "model", tmp_path / "d", max_utts=1, baselines=False)
+    assert any("'stranger' unknown to the decoder" in n and "'spka'" in n for n in r["notes"])
+    assert r["utterances"] == 1 and r["table"]["rows"][0]["mcd"] > 0
+
+
 def test_convert_report(setup, runner, tmp_path):
     out = tmp_path / "conv"
     res = runner.invoke(app, ["eval", "convert", "-m", str(setup / "vq" / "model"), "-d", str(setup / "data"),
