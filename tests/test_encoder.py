@@ -50,3 +50,19 @@ def test_rejects_wrong_shape():
     enc = Encoder(EncoderConfig(hidden_channels=4), out_dim=2)
     with pytest.raises(ValueError, match=r"\[B, 1, T\]"):
         enc(torch.zeros(1, 100))
+
+
+def test_latents_depend_on_the_audio_at_init():
+    """Guards against an init under which every frame maps to nearly the same latent (codebook collapse)."""
+    import torch
+
+    from vqspeech.models.config import EncoderConfig
+    from vqspeech.models.encoder import Encoder
+
+    torch.manual_seed(0)
+    enc = Encoder(EncoderConfig(), out_dim=64)
+    t = torch.arange(16000) / 16000
+    wav = (0.1 * torch.sin(2 * torch.pi * 150 * t * (1 + t)) + 0.02 * torch.randn(16000))[None, None]
+    z = enc(wav)[0].T  # [N, D]
+    spread = z.std(0).mean()
+    assert spread > 0.2 * z.mean(0).abs().mean()

@@ -40,6 +40,20 @@ class Encoder(nn.Module):
         )
         self.blocks = nn.ModuleList(_ResBlock(ch) for _ in range(config.residual_blocks))
         self.out = nn.Conv1d(ch, out_dim, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He-normal weights and zero biases on every conv.
+
+        PyTorch's default conv init shrinks the signal at each ReLU layer, so after six strided convs
+        the latents of different frames differ by ~0.05% of their norm (set by the biases, not the
+        audio); the quantizer then sends every frame to one code and the codebook collapses.
+        With this init the latents' spread across frames is of the order of their norm.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     @property
     def hop(self) -> int:
