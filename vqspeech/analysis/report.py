@@ -256,8 +256,13 @@ def summary_markdown(result: dict[str, Any], plots: bool = True) -> str:
         " normalised by the arithmetic mean of the entropies, which makes it equal to the V-measure."
         " Boundaries: code-change points vs phone boundaries, greedy one-to-one matching within the tolerance.",
     ]
-    if plots:
-        for n in names:
-            lines += ["", f"## {n}", "", f"![co-occurrence](heatmap_{n}.png)", "",
-                      f"![per-phone accuracy](per_phone_accuracy_{n}.png)"]
+    for n in names:
+        lines += ["", f"## {n}", ""]
+        if plots:
+            lines += [f"![co-occurrence](heatmap_{n}.png)", "", f"![per-phone accuracy](per_phone_accuracy_{n}.png)", ""]
+        per = models[n]["per_phone"]
+        lines += ["| phone | frames | accuracy | codes used | codes for 90% |", "|---|---|---|---|---|"]
+        for p in sorted(per, key=lambda q: (-per[q]["frames"], q)):
+            v = per[p]
+            lines.append(f"| {p} | {v['frames']} | {_pct(v['accuracy'])} | {v['codes_used']} | {v['codes_90']} |")
     return "\n".join(lines) + "\n"
