@@ -40,7 +40,7 @@ def plot_cooccurrence(table: np.ndarray, phones: list[str], path: str | os.PathL
     rows = table[order].astype(np.float64)
     rows /= np.maximum(rows.sum(1, keepdims=True), 1)
     P = len(phones)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * P + 2), max(4.0, min(14.0, 0.02 * len(order) + 3))))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * P + 2), max(4.0, min(14.0, 0.04 * len(order) + 3))))
     im = ax.imshow(rows, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(P))
     ax.set_xticklabels(phones, rotation=90, fontsize=7 if P > 30 else 9)
