@@ -29,7 +29,7 @@ test: $(VENV)/.installed-test
 		$(PY) -m pytest
 
 demo: $(VENV)/.installed-demo
-	NUMBA_CACHE_DIR=$${NUMBA_CACHE_DIR:-$(CURDIR)/.cache/numba} $(PY) -m vqspeech.demo --out demo
+	NUMBA_CACHE_DIR=$${NUMBA_CACHE_DIR:-$(CURDIR)/.cache/numba} $(PY) -m vqspeech.demo --out demo --force
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check vqspeech tests benchmarks
