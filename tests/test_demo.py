@@ -13,7 +13,13 @@ SPEAKERS = ["car_f1", "gb_m3", "us_f2"]
 def tiny_models(tmp_path_factory):
     import torch
 
-    from vqspeech.models.config import EncoderConfig, PriorConfig, QuantizerConfig, VQVAEConfig, named_decoder_config
+    from vqspeech.models.config import (
+        EncoderConfig,
+        PriorConfig,
+        QuantizerConfig,
+        VQVAEConfig,
+        named_decoder_config,
+    )
     from vqspeech.models.io import model_fingerprint, save_model
     from vqspeech.models.prior import build_prior
     from vqspeech.models.vqvae import build_vqvae

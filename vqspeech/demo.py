@@ -108,7 +108,7 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
         t = time.perf_counter()
         print("[3/6] decoding, and [4/6] converting each utterance to two other speakers", file=sys.stderr)
         jobs = []  # (utt, target speaker)
-        for i, utt in enumerate(utts):
+        for utt in utts:
             own = data.utt2spk[utt]
             others = [s for s in speakers if s != own][:2]
             jobs += [(utt, own)] + [(utt, s) for s in others]
