@@ -193,7 +193,7 @@ def test_autocast_does_not_change_codes_and_buffers_keep_shape():
     assert vq.recent_fill == shape[0]
 
 
-def _ddp_worker(rank: int, world: int, init: str, out: str, restart: bool) -> None:
+def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
     import numpy as np
     import torch.distributed as dist
 
@@ -204,36 +204,38 @@ def _ddp_worker(rank: int, world: int, init: str, out: str, restart: bool) -> No
         dist.all_reduce(t)
         return t
 
-    torch.manual_seed(0)
-    cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=restart, restart_dead=restart,
-                          decay=0.5, dead_ratio=0.9)
-    vq = VectorQuantizer(cfg, sync_fn=all_reduce).train()
-    torch.manual_seed(100 + rank)  # different data and random draws on each rank
-    for step in range(4):
-        z = torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + rank))
-        out_ = vq(z)
-    np.save(f"{out}/rank{rank}.npy", np.concatenate([vq.codebook.numpy().ravel(), [out_.perplexity.item()]]))
+    for restart in (False, True):
+        torch.manual_seed(0)
+        cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=restart, restart_dead=restart,
+                              decay=0.5, dead_ratio=0.9)
+        vq = VectorQuantizer(cfg, sync_fn=all_reduce).train()
+        torch.manual_seed(100 + rank)  # different data and random draws on each rank
+        for step in range(4):
+            z = torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + rank))
+            res = vq(z)
+        np.save(f"{out}/rank{rank}_{restart}.npy",
+                np.concatenate([vq.codebook.numpy().ravel(), [res.perplexity.item()]]))
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("restart", [False, True])
-def test_ema_under_two_process_all_reduce(tmp_path, restart):
+def test_ema_under_two_process_all_reduce(tmp_path):
     import numpy as np
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_worker, args=(2, f"file://{tmp_path}/store", str(tmp_path), restart), nprocs=2, join=True)
-    r0, r1 = np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy")
-    np.testing.assert_array_equal(r0, r1)  # all ranks keep the same codebook and statistics
-    if not restart:
-        # summing counts and sums over ranks == one process that sees both ranks' batches
-        torch.manual_seed(0)
-        cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=False, restart_dead=False, decay=0.5)
-        vq = VectorQuantizer(cfg).train()
-        for step in range(4):
-            z = torch.cat([torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + r))
-                           for r in range(2)], dim=2)
-            vq(z)
-        np.testing.assert_allclose(r0[:-1], vq.codebook.numpy().ravel(), rtol=1e-5, atol=1e-6)
+    mp.spawn(_ddp_worker, args=(2, f"file://{tmp_path}/store", str(tmp_path)), nprocs=2, join=True)
+    for restart in (False, True):  # with k-means init and dead-code restart too
+        r0, r1 = np.load(tmp_path / f"rank0_{restart}.npy"), np.load(tmp_path / f"rank1_{restart}.npy")
+        np.testing.assert_array_equal(r0, r1)  # all ranks keep the same codebook and statistics
+    # summing counts and sums over ranks == one process that sees both ranks' batches
+    r0 = np.load(tmp_path / "rank0_False.npy")
+    torch.manual_seed(0)
+    cfg = QuantizerConfig(num_codes=8, dim=4, mode="ema", kmeans_init=False, restart_dead=False, decay=0.5)
+    vq = VectorQuantizer(cfg).train()
+    for step in range(4):
+        z = torch.cat([torch.randn(1, 4, 30, generator=torch.Generator().manual_seed(10 * step + r))
+                       for r in range(2)], dim=2)
+        vq(z)
+    np.testing.assert_allclose(r0[:-1], vq.codebook.numpy().ravel(), rtol=1e-5, atol=1e-6)
 
 
 def test_kmeans_init_with_fewer_vectors_than_codes_gives_distinct_codes():
