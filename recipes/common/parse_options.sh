@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kaldi-style option parsing, sourced by run.sh after its defaults (and its default conf) are set:
 #   --stage 3 -> stage=3, --stop-stage 4 -> stop_stage=4, --corpus-root /x -> corpus_root=/x,
-#   --quick (a variable that is false/true) -> quick=true.
+#   --quick (a variable that is false/true) -> quick=true, --vqvae-opts "--set train.steps=10" -> vqvae_opts=...
 # An option must name a variable run.sh (or its conf) defined: a typo is a one-line error, exit 1.
 # `--conf FILE` is sourced at once, so options after it override the file's values; so is
 # `--quick`, which sources $quick_conf.
@@ -21,8 +21,8 @@ while [ $# -gt 0 ]; do
       if [ "${!name}" = "false" ] || [ "${!name}" = "true" ]; then
         if [ $# -ge 2 ] && { [ "$2" = true ] || [ "$2" = false ]; }; then value=$2; shift 2
         else value=true; shift 1; fi
-      elif [ $# -ge 2 ]; then
-        value=$2; shift 2
+      elif [ $# -ge 2 ] && { [ "${2#--}" = "$2" ] || [[ $name == *_opts ]]; }; then
+        value=$2; shift 2   # a value may start with -- only for *_opts variables (--vqvae-opts "--set a=1")
       else
         echo "$0: option $1 needs a value" >&2; exit 1
       fi

@@ -64,6 +64,7 @@ if stage_todo 0 data "$corpus"; then
   # shellcheck disable=SC2086
   run_logged "$expdir/log/prepare.log" vqspeech prepare synth "$corpus" --jobs "$nj" --seed "$data_seed" \
     $synth_opts --force
+  : > "$expdir/log/validate.log"
   for part in train dev test parallel; do
     run_logged "$expdir/log/validate.log" vqspeech data validate "$corpus/$part"
   done

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# vqspeech recipe for VCTK (0.80 or 0.92): 109 speakers at 16 kHz, the paper-sized VQ-VAE (K=512,
+# hop 64, 3x10-layer WaveNet decoder with 256 residual channels) and its prior. Needs a GPU.
+#   0 data preparation (trimmed 16 kHz flac copies) + validation   1 training audio cache
+#   2 train the VQ-VAE (1 GPU: conf/train_1gpu.yaml; --ngpu N > 1: torchrun, conf/train_4gpu.yaml)
+#   3 extract codes + train the prior   4 reconstruction + conversion eval
+#   5 phone analysis (only with --alignments: VCTK has no phone alignments)   6 samples from the prior
+# Usage: ./run.sh --corpus-root /corpora/VCTK-Corpus-0.92 [--ngpu 4] [--stage N] [--stop-stage N] [--nj N]
+# The recipe cannot download VCTK: get it from https://datashare.ed.ac.uk/handle/10283/3443 first.
+set -euo pipefail
+cd "$(dirname "$0")"
+recipes_common=$(cd ../common && pwd)
+
+# Generic options (every recipe has them).
+stage=0
+stop_stage=100
+nj=4                     # processes reading/resampling audio in stage 0
+ngpu=1                   # >1: training runs under torchrun with that many processes (cmd.sh)
+conf=conf/full.conf      # the recipe configuration, a bash file setting the variables below
+quick=false              # VCTK has no quick configuration (see recipes/synth --quick)
+quick_conf=conf/full.conf
+data=data
+exp=exp
+tag=                     # experiment name (default: the conf file's name)
+help_message="Options are the variables at the top of run.sh and in conf/*.conf; --corpus-root is required."
+
+# Recipe variables: the defaults are conf/full.conf's (sourced below, before the command line).
+corpus_root=""           # your VCTK download (holds wav48/ or wav48_silence_trimmed/, and txt/)
+corpus_name=vctk
+vctk_opts="--flac16k"    # extra `vqspeech prepare vctk` options (--mic, --speakers, --split, --seed)
+vqvae_config=""          # "" = conf/train_1gpu.yaml for ngpu <= 1, else conf/train_4gpu.yaml
+vqvae_opts=""
+prior_config=conf/prior.yaml
+prior_opts=""
+eval_utts=50; eval_opts="--device cuda"
+convert_utts=20; convert_pairs=100; convert_opts="--device cuda"
+alignments=""; phones_opts=""
+phone_experiment=false; phone_config=conf/vqvae_k128.yaml
+sample_speakers=""; sample_num_speakers=4; sample_seconds=3; sample_opts="--device cuda"
+sample_eval=true; sample_eval_opts="--device cuda"
+
+[ "${1:-}" = --help ] || [ "${1:-}" = -h ] || . ./path.sh
+. "$recipes_common/log.sh"
+. "$conf"
+. "$recipes_common/parse_options.sh"
+[[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ && $nj =~ ^[1-9][0-9]*$ && $ngpu =~ ^[0-9]+$ ]] ||
+  die "--stage, --stop-stage, --nj and --ngpu take non-negative integers (--nj >= 1)"
+[ -n "$tag" ] || tag=$(basename "$conf" .conf)
+if [ -z "$vqvae_config" ]; then
+  if [ "$ngpu" -gt 1 ]; then vqvae_config=conf/train_4gpu.yaml; else vqvae_config=conf/train_1gpu.yaml; fi
+fi
+. ./cmd.sh
+. "$recipes_common/stages.sh"
+
+corpus=$data/$corpus_name
+train_dir=$corpus/train; dev_dir=$corpus/dev; test_dir=$corpus/test
+convert_dir=$corpus/test      # VCTK speakers share some sentences: MCD where a target read the same text
+phones_dir=$corpus/test       # needs --alignments (e.g. MFA TextGrids of the test utterances)
+expdir=$exp/$tag
+mkdir -p "$expdir/log"
+log "recipe vctk: conf=$conf tag=$tag corpus=$corpus expdir=$expdir ngpu=$ngpu stages $stage..$stop_stage"
+
+if stage_todo 0 data "$corpus"; then
+  [ -n "$corpus_root" ] || die "stage 0 needs --corpus-root DIR (your VCTK download; the recipe cannot download it)"
+  [ -d "$corpus_root" ] || die "--corpus-root $corpus_root: no such directory"
+  log "stage 0: prepare VCTK from $corpus_root into $corpus (log: $expdir/log/prepare.log) and validate it"
+  # shellcheck disable=SC2086
+  run_logged "$expdir/log/prepare.log" vqspeech prepare vctk "$corpus_root" "$corpus" --jobs "$nj" $vctk_opts --force
+  : > "$expdir/log/validate.log"
+  for part in train dev test; do
+    run_logged "$expdir/log/validate.log" vqspeech data validate "$corpus/$part"
+  done
+  grep -v '^#' "$expdir/log/validate.log" >&2
+  mark_done 0 data "$corpus"
+fi
+
+stage_1_cache
+stage_2_vqvae
+stage_3_prior
+stage_4_eval
+stage_5_phones
+stage_6_samples
+
+log "done: results under $expdir"
