@@ -237,3 +237,32 @@ def test_path_sh_outside_a_checkout(tmp_path):
                        env=_env("/usr/bin:/bin"))
     if (ROOT / ".venv" / "bin" / "vqspeech").exists():
         assert r.returncode == 0 and r.stdout.split()[0] == str(ROOT / ".venv" / "bin" / "vqspeech")
+
+
+@pytest.mark.parametrize("recipe", ["synth", "vctk", "librispeech"])
+def test_cmd_sh_launches_torchrun_for_several_gpus(recipe):
+    probe = 'cd "$1"; ngpu=$2; . ./cmd.sh; echo "$train_cmd"'
+    cmds = [subprocess.run(["bash", "-c", probe, "bash", str(RECIPES / recipe), n], capture_output=True,
+                           text=True).stdout.strip() for n in ("1", "4")]
+    assert cmds == ["vqspeech train", "torchrun --standalone --nproc_per_node=4 -m vqspeech train"]
+    assert (VENV_BIN / "torchrun").exists()
+
+
+def test_every_recipe_config_loads():
+    """Each conf/*.yaml is a valid training config; each conf/*.conf names configs that exist."""
+    from vqspeech.train.config import load_train_config, model_config
+
+    yamls = sorted(RECIPES.glob("*/conf/*.yaml"))
+    assert len(yamls) >= 14
+    for path in yamls:
+        kind = "prior" if path.name.startswith("prior") else "vqvae"
+        cfg = load_train_config(str(path), kind=kind)
+        model_config(cfg, kind)
+        if kind == "prior":
+            assert cfg.data.prior_speakers  # samples are drawn per speaker in stage 6
+    for conf in sorted(RECIPES.glob("*/conf/*.conf")):
+        text = conf.read_text()
+        for word in text.split():
+            if word.endswith('.yaml"') or word.endswith(".yaml"):
+                name = word.split("=", 1)[-1].strip('"')
+                assert (conf.parent.parent / name).is_file(), (conf, name)
