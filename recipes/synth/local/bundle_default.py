@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Bundle a trained synth-recipe experiment as the package's default model, with its model card.
+
+    python local/bundle_default.py --exp exp/full --corpus data/synth_full [--dest ../../vqspeech/pretrained]
+
+Copies EXP/vqvae/model -> DEST/default and EXP/prior/model -> DEST/default_prior (atomically), and writes
+DEST/MODEL_CARD.md from what the recipe measured: the training logs and configs, stage 4's
+`vqspeech eval reconstruct|convert` reports, stage 5's phone analysis and stage 6's sample evaluation
+(each optional: a missing report is said so in the card, never invented).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from vqspeech.analysis.html_report import markdown_table
+from vqspeech.fileutil import atomic_dir, write_text_atomic
+from vqspeech.models.io import load_model, model_fingerprint
+
+SIZE_LIMIT = 25 * 2**20  # bytes of weights + configs the package may carry
+
+
+def _last_log(log: Path) -> dict:
+    train = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    steps = [r for r in train if r.get("split") == "train"]
+    dev = [r for r in train if r.get("split") == "dev"]
+    out = {"steps": steps[-1]["step"] if steps else 0}
+    if steps:
+        out["wall_hours"] = (steps[-1]["time"] - steps[0]["time"]) / 3600
+        tail = steps[-10:]
+        for key in ("loss", "recon_loss", "recon_bits_per_sample", "bits_per_code", "perplexity", "usage"):
+            vals = [r[key] for r in tail if key in r]
+            if vals:
+                out[f"train_{key}"] = sum(vals) / len(vals)
+    if dev:
+        out["dev"] = {k: v for k, v in dev[-1].items() if isinstance(v, (int, float)) and k not in ("time",)}
+    return out
+
+
+def _report(path: Path, title: str) -> list[str]:
+    metrics = path / "metrics.json"
+    if not metrics.is_file():
+        return [f"### {title}", "", f"not measured (no `{metrics}`)", ""]
+    m = json.loads(metrics.read_text())
+    lines = [f"### {title}", ""]
+    if "table" in m:
+        lines += [markdown_table(m["table"]), ""]
+    for note in m.get("notes", []):
+        lines.append(f"- note: {note}")
+    return lines + [""]
+
+
+def _phones(path: Path) -> list[str]:
+    summary = path / "summary.md"
+    if not summary.is_file():
+        return ["### Phone analysis", "", f"not measured (no `{summary}`)", ""]
+    text = summary.read_text().split("\n## ")[0]  # the headline table, not the per-phone tables
+    body = [ln for ln in text.splitlines() if not ln.startswith("# ") and "![" not in ln]
+    return ["### Phone analysis (test set, exact eSpeak alignments)", "", *body, ""]
+
+
+def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rtf: str | None) -> str:
+    vq = load_model(vq_dir)
+    prior = load_model(prior_dir)
+    vq_log = _last_log(exp / "vqvae" / "log" / "train.jsonl")
+    prior_log = _last_log(exp / "prior" / "log" / "train.jsonl")
+    vq_cfg = (exp / "vqvae" / "train_config.yaml").read_text()
+    prior_cfg = (exp / "prior" / "train_config.yaml").read_text()
+    synth = json.loads((corpus / "synth.json").read_text()) if (corpus / "synth.json").is_file() else {}
+    bits = vq.config.quantizer.bits_per_code
+    lines = [
+        "# vqspeech default model",
+        "",
+        "The VQ-VAE (`default/`) and its code prior (`default_prior/`) that `vqspeech encode/decode/convert/sample`",
+        "use when no `--model`/`--prior` is given. Reproduce with `recipes/synth/run.sh` (conf/full.conf), then",
+        "`python local/bundle_default.py`.",
+        "",
+        "## Data",
+        "",
+        f"The synthetic corpus of `vqspeech prepare synth` (eSpeak NG voices), seed {synth.get('seed', 'n/a')}, "
+        f"{synth.get('utts_per_speaker', 'n/a')} utterances per speaker; speakers: {', '.join(vq.speakers)}.",
+        "It is formant-synthesised speech: figures here say how the model does on that corpus, not on human speech.",
+        "",
+        "## Model",
+        "",
+        f"- hop {vq.hop} samples at {vq.sample_rate} Hz -> {vq.sample_rate / vq.hop:g} codes/s; K={vq.config.quantizer.num_codes}"
+        f" codes of dim {vq.config.quantizer.dim}; raw bitrate {vq.sample_rate / vq.hop * bits / 1000:.2f} kbps",
+        f"- decoder: {vq.config.decoder.stacks} x {vq.config.decoder.layers_per_stack} WaveNet layers, "
+        f"{vq.config.decoder.residual_channels}/{vq.config.decoder.gate_channels}/{vq.config.decoder.skip_channels}"
+        f" channels, receptive field {vq.config.decoder.receptive_field} samples",
+        f"- parameters: VQ-VAE {sum(p.numel() for p in vq.parameters()):,}, prior "
+        f"{sum(p.numel() for p in prior.parameters()):,}",
+        f"- fingerprints: VQ-VAE `{model_fingerprint(vq_dir)}`, prior `{model_fingerprint(prior_dir)}`",
+        "",
+        "## Training",
+        "",
+        f"- VQ-VAE: {vq_log['steps']} steps in {vq_log.get('wall_hours', 0):.2f} h on a shared 2-core CPU; "
+        f"last train loss {vq_log.get('train_recon_loss', float('nan')):.3f} nats/sample"
+        f" ({vq_log.get('train_recon_bits_per_sample', float('nan')):.2f} bits/sample of 8), codebook perplexity "
+        f"{vq_log.get('train_perplexity', float('nan')):.0f}",
+        f"- prior: {prior_log['steps']} steps in {prior_log.get('wall_hours', 0):.2f} h; last train "
+        f"{prior_log.get('train_bits_per_code', float('nan')):.2f} bits/code",
+        f"- dev set (last validation): VQ-VAE {json.dumps(vq_log.get('dev', {}))}",
+        f"- dev set (last validation): prior {json.dumps(prior_log.get('dev', {}))}",
+        "",
+        "<details><summary>VQ-VAE training config (resolved)</summary>",
+        "",
+        "```yaml",
+        vq_cfg.rstrip(),
+        "```",
+        "",
+        "</details>",
+        "",
+        "<details><summary>Prior training config (resolved)</summary>",
+        "",
+        "```yaml",
+        prior_cfg.rstrip(),
+        "```",
+        "",
+        "</details>",
+        "",
+        "## Measured",
+        "",
+        f"- decoding speed (numba, one thread): {decode_rtf or 'not measured'}",
+        "",
+        *_report(exp / "eval_reconstruct", "Reconstruction (test set)"),
+        *_report(exp / "eval_convert", "Voice conversion (parallel set)"),
+        *_report(exp / "eval_sample", "Samples from the prior"),
+        *_phones(exp / "phones"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exp", type=Path, required=True, help="the recipe's experiment dir (exp/<tag>)")
+    ap.add_argument("--corpus", type=Path, required=True, help="the synth corpus dir (data/synth_<name>)")
+    ap.add_argument("--dest", type=Path, default=here.parents[2] / "vqspeech" / "pretrained")
+    ap.add_argument("--decode-rtf", default=None, help="measured decoding speed to record, e.g. '2.1x real time'")
+    args = ap.parse_args(argv)
+    vq_dir, prior_dir = args.exp / "vqvae" / "model", args.exp / "prior" / "model"
+    for d in (vq_dir, prior_dir):
+        if not (d / "config.json").is_file():
+            print(f"error: {d}: no trained model there (run the recipe's stages 2 and 3 first)", file=sys.stderr)
+            return 2
+    size = sum(f.stat().st_size for d in (vq_dir, prior_dir) for f in d.iterdir())
+    if size > SIZE_LIMIT:
+        print(f"error: the models take {size / 2**20:.1f} MiB, over the {SIZE_LIMIT / 2**20:.0f} MiB limit", file=sys.stderr)
+        return 2
+    card = build_card(args.exp, args.corpus, vq_dir, prior_dir, args.decode_rtf)
+    for src, name in ((vq_dir, "default"), (prior_dir, "default_prior")):
+        with atomic_dir(args.dest / name) as tmp:
+            for f in ("config.json", "model.safetensors"):
+                shutil.copy(src / f, tmp / f)
+    write_text_atomic(args.dest / "MODEL_CARD.md", card)
+    print(f"bundled {vq_dir} and {prior_dir} into {args.dest} ({size / 2**20:.1f} MiB), card: {args.dest / 'MODEL_CARD.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
