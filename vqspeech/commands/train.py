@@ -62,9 +62,7 @@ def vqvae_cmd(
 ) -> None:
     """Train a VQ-VAE (encoder, quantizer, speaker-conditioned WaveNet decoder).
 
-    Writes EXP/checkpoints/step_<N>/ (model.safetensors, config.json, state.pt), EXP/model/ (the
-    inference model, refreshed at every checkpoint), EXP/log/train.jsonl and TensorBoard events in
-    EXP/log/tb, and EXP/train_config.yaml.
+    Writes EXP/checkpoints/step_<N>/ (model.safetensors, config.json, state.pt), EXP/model/ (the inference model, refreshed at every checkpoint), EXP/log/train.jsonl, TensorBoard events in EXP/log/tb, and EXP/train_config.yaml. --resume without --config reuses EXP/train_config.yaml.
 
     Examples:
 
@@ -99,8 +97,7 @@ def prior_cmd(
 ) -> None:
     """Train a WaveNet prior over the codes of a frozen VQ-VAE.
 
-    The codes of --data (and --dev) are extracted once and cached in EXP/codes/. Reports the NLL in
-    bits per code and the bitrate entropy coding with the prior would give (bits/code x codes/s).
+    The codes of --data (and --dev) are extracted once and cached in EXP/codes/. Reports the NLL in bits per code and the bitrate entropy coding with the prior would give (bits/code x codes/s). Bundled configs: tiny, small (vqspeech/train/configs/prior_*.yaml).
 
     Examples:
 
@@ -126,6 +123,8 @@ def _print_summary(summary: dict) -> None:
         for k in ("loss", "recon_bits_per_sample", "bits_per_code", "bitrate_bps", "perplexity"):
             if k in m:
                 parts.append(f"{split} {k}={m[k]:.4g}")
+    if "fixed_bitrate_bps" in summary:
+        parts.append(f"fixed-length codes: {summary['fixed_bitrate_bps']:.0f} bps")
     parts.append(f"model: {summary['model_dir']}")
     typer.echo("; ".join(parts))
 

@@ -58,7 +58,9 @@ def _cache_dir(data_dir: Path, cfg: TrainConfig, exp: Path, tag: str) -> Path:
 
 def open_caches(data_dir, dev_dir, sample_rate: int, cfg: TrainConfig, exp: Path, info: DistInfo,
                 progress: bool):
-    """Open (rank 0 builds first) the audio caches of the training and dev data dirs."""
+    """Open the audio caches of the training and dev data dirs. Each node's local rank 0 builds a missing
+    one (so multi-node runs work without a shared data filesystem; on a shared one the atomic writes of
+    identical files make concurrent builds harmless); the other ranks wait, then open it."""
     from vqspeech.data.dataset import open_audio_cache
 
     out = []
@@ -67,8 +69,8 @@ def open_caches(data_dir, dev_dir, sample_rate: int, cfg: TrainConfig, exp: Path
             out.append(None)
             continue
         cdir = _cache_dir(Path(d), cfg, exp, tag)
-        if info.is_main:
-            open_audio_cache(d, sample_rate, cdir, build=True, progress=progress)
+        if info.local_rank == 0:
+            open_audio_cache(d, sample_rate, cdir, build=True, progress=progress and info.is_main)
         barrier(info)
         out.append(open_audio_cache(d, sample_rate, cdir, build=False, progress=False))
     return out[0], out[1]
