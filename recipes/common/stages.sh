@@ -96,7 +96,10 @@ stage_6_samples() {
   if stage_todo 6 samples "$expdir"; then
     local spks=$sample_speakers
     if [ -z "$spks" ]; then
-      spks=$(vqspeech speakers --model "$expdir/vqvae/model" | head -n "$sample_num_speakers" | tr '\n' ' ')
+      local all
+      all=$(vqspeech speakers --model "$expdir/vqvae/model")  # (no `| head`: a closed pipe is an error)
+      read -r -a all <<< "$(echo $all)"
+      spks="${all[*]:0:$sample_num_speakers}"
     fi
     log "stage 6: ${sample_seconds}s samples from the prior for: $spks -> $expdir/samples"
     mkdir -p "$expdir/samples"
