@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -47,9 +48,8 @@ def _cache_dir(data_dir: Path, cfg: TrainConfig, exp: Path, tag: str) -> Path:
     default = Path(data_dir) / ".cache"
     try:
         default.mkdir(parents=True, exist_ok=True)
-        probe = default / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=default, prefix=".write_test."):  # unique: ranks probe at once
+            pass
         return default
     except OSError:
         log.warning(f"{data_dir}: not writable; caching audio under {exp / 'cache' / tag}")
