@@ -60,3 +60,10 @@ def test_yaml_and_merge(tmp_path):
         load_yaml(p)
     with pytest.raises(VQSpeechError, match="no such config"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_exponent_floats_from_yaml_and_set():
+    d = apply_overrides(to_dict(Outer()), ["lr=3e-4"])
+    assert from_dict(Outer, d).lr == 3e-4
+    with pytest.raises(VQSpeechError, match="'lr' must be float"):
+        from_dict(Outer, {"lr": "fast"})
