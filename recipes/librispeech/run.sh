@@ -14,46 +14,18 @@ set -euo pipefail
 cd "$(dirname "$0")"
 recipes_common=$(cd ../common && pwd)
 
-# Generic options (every recipe has them).
-stage=0
-stop_stage=100
+. "$recipes_common/defaults.sh"
 nj=4
-ngpu=1                   # >1: training runs under torchrun with that many processes (cmd.sh)
-conf=conf/full.conf
-quick=false              # LibriSpeech has no quick configuration (see recipes/synth --quick)
-quick_conf=conf/full.conf
-data=data
-exp=exp
-tag=
-help_message="Options are the variables at the top of run.sh and in conf/*.conf; --corpus-root is required."
-
-# Recipe variables: the defaults are conf/full.conf's (sourced below, before the command line).
+ngpu=1
+help_message="Options are the variables of ../common/defaults.sh and conf/*.conf; --corpus-root is required."
 corpus_root=""                   # your LibriSpeech download (holds train-clean-100/ ... or LibriSpeech/)
 corpus_name=librispeech
 train_parts=train-clean-100      # comma list: train-clean-100, train-clean-360, train-other-500
 phone_part=test-clean            # the part analysed in stage 5 (unseen speakers: the encoder needs none)
 mfa_alignments=""                # MFA output tree (<spk>/<utt>.TextGrid) of $phone_part: its ctm
 heldout_dev=2; heldout_test=2; heldout_seed=0
-vqvae_config=conf/vqvae_k512_128x.yaml
-vqvae_opts=""
-prior_config=conf/prior.yaml
-prior_opts=""
-eval_utts=50; eval_opts="--device cuda"
-convert_utts=20; convert_pairs=100; convert_opts="--device cuda"
-alignments=""; phones_opts=""
-phone_experiment=true; phone_config=conf/vqvae_k128.yaml
-sample_speakers=""; sample_num_speakers=4; sample_seconds=3; sample_opts="--device cuda"
-sample_eval=true; sample_eval_opts="--device cuda"
 
-[ "${1:-}" = --help ] || [ "${1:-}" = -h ] || . ./path.sh
-. "$recipes_common/log.sh"
-. "$conf"
-. "$recipes_common/parse_options.sh"
-[[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ && $nj =~ ^[1-9][0-9]*$ && $ngpu =~ ^[0-9]+$ ]] ||
-  die "--stage, --stop-stage, --nj and --ngpu take non-negative integers (--nj >= 1)"
-[ -n "$tag" ] || tag=$(basename "$conf" .conf)
-. ./cmd.sh
-. "$recipes_common/stages.sh"
+. "$recipes_common/setup.sh"
 
 corpus=$data/$corpus_name
 train_dir=$corpus/train; dev_dir=$corpus/dev; test_dir=$corpus/test

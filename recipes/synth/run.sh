@@ -13,43 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 recipes_common=$(cd ../common && pwd)
 
-# Generic options (every recipe has them).
-stage=0
-stop_stage=100
-nj=2                     # parallel jobs for data preparation
-ngpu=0                   # >1: training runs under torchrun with that many processes (cmd.sh)
-conf=conf/full.conf      # the recipe configuration, a bash file setting the variables below
-quick=false              # true: use $quick_conf (all stages in ~15 min on 2 CPU cores)
-quick_conf=conf/quick.conf
-data=data                # where the corpus goes
-exp=exp                  # where models, reports and logs go
-tag=                     # experiment name (default: the conf file's name)
-help_message="Options are the variables at the top of run.sh and in conf/*.conf, e.g. --stop-stage 2 --tag mine."
-
-# Recipe variables: the defaults are conf/full.conf's (sourced below, before the command line).
-corpus_name=full         # the corpus goes to $data/synth_$corpus_name
-synth_opts=""            # extra `vqspeech prepare synth` options (--utts-per-speaker, --speakers, ...)
+. "$recipes_common/defaults.sh"
+quick_conf=conf/quick.conf   # --quick: every stage in ~15 minutes on 2 CPU cores
+help_message="Options are the variables of ../common/defaults.sh and conf/*.conf, e.g. --stop-stage 2 --tag mine."
+# The synth corpus: $data/synth_$corpus_name, made by `vqspeech prepare synth --seed $data_seed $synth_opts`.
+corpus_name=full
+synth_opts=""
 data_seed=0
-vqvae_config=conf/vqvae_full.yaml
-vqvae_opts=""            # extra `vqspeech train vqvae` options, e.g. "--set train.steps=100"
-prior_config=conf/prior_full.yaml
-prior_opts=""
-eval_utts=20; eval_opts=""
-convert_utts=10; convert_pairs=40; convert_opts=""
-alignments=""; phones_opts=""
-phone_experiment=false; phone_config=conf/vqvae_k128.yaml
-sample_speakers=""; sample_num_speakers=2; sample_seconds=3; sample_opts=""
-sample_eval=true; sample_eval_opts=""
 
-[ "${1:-}" = --help ] || [ "${1:-}" = -h ] || . ./path.sh
-. "$recipes_common/log.sh"
-. "$conf"
-. "$recipes_common/parse_options.sh"
-[[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ && $nj =~ ^[1-9][0-9]*$ && $ngpu =~ ^[0-9]+$ ]] ||
-  die "--stage, --stop-stage, --nj and --ngpu take non-negative integers (--nj >= 1)"
-[ -n "$tag" ] || tag=$(basename "$conf" .conf)
-. ./cmd.sh
-. "$recipes_common/stages.sh"
+. "$recipes_common/setup.sh"
 
 corpus=$data/synth_$corpus_name
 train_dir=$corpus/train; dev_dir=$corpus/dev; test_dir=$corpus/test

@@ -11,46 +11,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 recipes_common=$(cd ../common && pwd)
 
-# Generic options (every recipe has them).
-stage=0
-stop_stage=100
+. "$recipes_common/defaults.sh"
 nj=4                     # processes reading/resampling audio in stage 0
-ngpu=1                   # >1: training runs under torchrun with that many processes (cmd.sh)
-conf=conf/full.conf      # the recipe configuration, a bash file setting the variables below
-quick=false              # VCTK has no quick configuration (see recipes/synth --quick)
-quick_conf=conf/full.conf
-data=data
-exp=exp
-tag=                     # experiment name (default: the conf file's name)
-help_message="Options are the variables at the top of run.sh and in conf/*.conf; --corpus-root is required."
-
-# Recipe variables: the defaults are conf/full.conf's (sourced below, before the command line).
+ngpu=1
+help_message="Options are the variables of ../common/defaults.sh and conf/*.conf; --corpus-root is required."
 corpus_root=""           # your VCTK download (holds wav48/ or wav48_silence_trimmed/, and txt/)
 corpus_name=vctk
 vctk_opts="--flac16k"    # extra `vqspeech prepare vctk` options (--mic, --speakers, --split, --seed)
-vqvae_config=""          # "" = conf/train_1gpu.yaml for ngpu <= 1, else conf/train_4gpu.yaml
-vqvae_opts=""
-prior_config=conf/prior.yaml
-prior_opts=""
-eval_utts=50; eval_opts="--device cuda"
-convert_utts=20; convert_pairs=100; convert_opts="--device cuda"
-alignments=""; phones_opts=""
-phone_experiment=false; phone_config=conf/vqvae_k128.yaml
-sample_speakers=""; sample_num_speakers=4; sample_seconds=3; sample_opts="--device cuda"
-sample_eval=true; sample_eval_opts="--device cuda"
+# vqvae_config "" = conf/train_1gpu.yaml for ngpu <= 1, else conf/train_4gpu.yaml
 
-[ "${1:-}" = --help ] || [ "${1:-}" = -h ] || . ./path.sh
-. "$recipes_common/log.sh"
-. "$conf"
-. "$recipes_common/parse_options.sh"
-[[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ && $nj =~ ^[1-9][0-9]*$ && $ngpu =~ ^[0-9]+$ ]] ||
-  die "--stage, --stop-stage, --nj and --ngpu take non-negative integers (--nj >= 1)"
-[ -n "$tag" ] || tag=$(basename "$conf" .conf)
+. "$recipes_common/setup.sh"
 if [ -z "$vqvae_config" ]; then
   if [ "$ngpu" -gt 1 ]; then vqvae_config=conf/train_4gpu.yaml; else vqvae_config=conf/train_1gpu.yaml; fi
 fi
-. ./cmd.sh
-. "$recipes_common/stages.sh"
 
 corpus=$data/$corpus_name
 train_dir=$corpus/train; dev_dir=$corpus/dev; test_dir=$corpus/test
