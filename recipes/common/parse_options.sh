@@ -2,7 +2,7 @@
 # Kaldi-style option parsing, sourced by run.sh after its defaults (and its default conf) are set:
 #   --stage 3 -> stage=3, --stop-stage 4 -> stop_stage=4, --corpus-root /x -> corpus_root=/x,
 #   --quick (a variable that is false/true) -> quick=true, --vqvae-opts "--set train.steps=10" -> vqvae_opts=...
-# An option must name a variable run.sh (or its conf) defined: a typo is a one-line error, exit 1.
+# An option must name a variable defaults.sh, run.sh or its conf defined: a typo is a one-line error, exit 1.
 # `--conf FILE` is sourced at once, so options after it override the file's values; so is
 # `--quick`, which sources $quick_conf.
 while [ $# -gt 0 ]; do
@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     --?*)
       name=${1#--}; name=${name//-/_}
       if ! [[ $name =~ ^[a-zA-Z_][a-zA-Z0-9_]*$ ]] || [ -z "${!name+set}" ]; then
-        echo "$0: unknown option $1 (options are the variables at the top of $0; try --help)" >&2; exit 1
+        echo "$0: unknown option $1 (options are the variables of recipes/common/defaults.sh and conf/*.conf; try --help)" >&2; exit 1
       fi
       if [ "${!name}" = "false" ] || [ "${!name}" = "true" ]; then
         if [ $# -ge 2 ] && { [ "$2" = true ] || [ "$2" = false ]; }; then value=$2; shift 2
