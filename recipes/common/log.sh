@@ -9,8 +9,9 @@
 #                           line and the time taken go in LOG); on failure: the log's tail and exit 1
 
 log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
+  local i=1  # name the first caller outside this file (stage_todo logs on behalf of run.sh/stages.sh)
+  while [ "${BASH_SOURCE[i]##*/}" = log.sh ] && [ $((i + 1)) -lt ${#BASH_SOURCE[@]} ]; do i=$((i + 1)); done
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[i]##*/}:${BASH_LINENO[i - 1]}) $*" >&2
 }
 
 die() {
