@@ -120,3 +120,16 @@ def test_batches_are_cache_slices_with_speaker_indices(tmp_path):
         CropBatches(cache, sampler, {"spkA": 0})
     dev = fixed_crops(cache, 1024, 3, max_batches=5, max_utts=10, speaker_index={"spkA": 0})
     assert [b[0].shape[0] for b in dev] == [2] and all(int(s) == 0 for s in dev[0][1])
+
+
+def test_dev_crops_come_from_the_middle_of_each_utterance(tmp_path):
+    """A first crop would be mostly the leading silence every synthesiser and recording starts with."""
+    from vqspeech.data.dataset import fixed_crops, open_audio_cache
+
+    d, wavs = write_corpus(tmp_path / "train")
+    cache = open_audio_cache(d, 16000, progress=False)
+    (wav, _), = fixed_crops(cache, 256, 8, max_batches=1, max_utts=1, speaker_index={"spkA": 0, "spkB": 1})
+    src = wavs[cache.utts[0]]
+    start = (src.size - 256) // 2 // 64 * 64
+    assert start > 0
+    np.testing.assert_allclose(wav[0, 0].numpy(), src[start : start + 256], atol=1.0 / 32768)

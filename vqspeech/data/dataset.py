@@ -282,8 +282,9 @@ class CropBatches:
 def fixed_crops(
     cache: AudioCache, crop: int, batch_size: int, max_batches: int, max_utts: int, speaker_index: dict[str, int]
 ):
-    """Deterministic validation batches: the first crop of the first utterances (sorted ids) whose speaker
-    the model knows. Returns a list of (wav [b, 1, crop], speaker [b]) tensors."""
+    """Deterministic validation batches: the middle crop (start a multiple of 64 samples) of the first
+    utterances (sorted ids) whose speaker the model knows; a first crop would be mostly leading silence.
+    Returns a list of (wav [b, 1, crop], speaker [b]) tensors."""
     import torch
 
     keep = [i for i in range(len(cache)) if cache.speakers[i] in speaker_index][:max_utts]
@@ -291,7 +292,8 @@ def fixed_crops(
     batches = []
     for k in range(0, len(keep), batch_size):
         chunk = keep[k : k + batch_size]
-        wav = np.stack([cache.crop(i, 0, crop) for i in chunk])[:, None, :]
+        starts = [max(0, (int(cache.lengths[i]) - crop) // 2) // 64 * 64 for i in chunk]
+        wav = np.stack([cache.crop(i, s, crop) for i, s in zip(chunk, starts)])[:, None, :]
         spk = np.array([speaker_index[cache.speakers[i]] for i in chunk], dtype=np.int64)
         batches.append((torch.from_numpy(wav), torch.from_numpy(spk)))
     return batches
