@@ -15,10 +15,11 @@ from vqspeech.models.wavenet import WaveNet
 torch.set_num_threads(1)
 
 
-def make_net(k=2, stacks=1, per_stack=3, cond=5, speakers=3, in_classes=256, out_classes=256, seed=0):
+def make_net(k=2, stacks=1, per_stack=3, cond=5, speakers=3, in_classes=256, out_classes=256, seed=0,
+             input="embedding"):
     torch.manual_seed(seed)
     cfg = WaveNetConfig(stacks=stacks, layers_per_stack=per_stack, residual_channels=8, gate_channels=16,
-                        skip_channels=8, kernel_size=k, speaker_dim=4)
+                        skip_channels=8, kernel_size=k, speaker_dim=4, input=input)
     net = WaveNet(cfg, in_classes, out_classes, cond_channels=cond, num_speakers=speakers).eval()
     with torch.no_grad():  # larger weights than the default init: logits of order 1-10, a harder test
         for p in net.parameters():
@@ -84,6 +85,21 @@ def test_incremental_equals_parallel(backend, layout, upsample):
         got = incremental_logits(net, backend, inputs, per_sample, speaker, 1)
     ref = ref.numpy().transpose(0, 2, 1)
     assert np.abs(ref).max() > 1.0  # the comparison is not between near-zero numbers
+    assert np.abs(got - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_incremental_equals_parallel_with_scalar_input(backend):
+    """The "mulaw_scalar" input (rows = a linear map of each level's sample value) in the fast paths."""
+    net = make_net(input="mulaw_scalar")
+    b, t, c, repeat = 2, 40, 5, 4
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randint(0, 256, (b, t), generator=g)
+    frames, speaker = torch.randn(b, c, t // repeat, generator=g), torch.tensor([1, 0])
+    with torch.no_grad():
+        ref = net(inputs, frames, speaker, cond_repeat=repeat).numpy().transpose(0, 2, 1)
+    got = incremental_logits(net, backend, inputs, frames, speaker, repeat)
+    assert np.abs(ref).max() > 1.0
     assert np.abs(got - ref).max() < 1e-4
 
 

@@ -22,11 +22,13 @@ from vqspeech.models.prior import CodePrior, build_prior
 from vqspeech.models.vqvae import VQVAE, build_vqvae
 
 
-def _vqvae(mode="loss", upsample="repeat") -> VQVAE:
+def _vqvae(mode="loss", upsample="repeat", decoder_input="embedding") -> VQVAE:
     torch.manual_seed(0)
+    decoder = named_decoder_config("tiny")
+    decoder.input = decoder_input
     cfg = VQVAEConfig(speakers=["a", "b"], encoder=EncoderConfig(hidden_channels=16, residual_blocks=1),
                       quantizer=QuantizerConfig(num_codes=16, dim=8, mode=mode),
-                      decoder=named_decoder_config("tiny"), upsample=upsample)
+                      decoder=decoder, upsample=upsample)
     m = build_vqvae(cfg).train()
     m(torch.rand(2, 1, 64 * 20) * 2 - 1, torch.tensor([0, 1]))  # k-means init + EMA update: non-default state
     return m.eval()
@@ -37,9 +39,11 @@ def _prior() -> CodePrior:
     return build_prior(PriorConfig(num_codes=16, speakers=["a"], wavenet=named_decoder_config("tiny"))).eval()
 
 
-@pytest.mark.parametrize("mode,upsample", [("loss", "repeat"), ("ema", "transposed")])
-def test_vqvae_round_trip_identical_outputs(tmp_path, mode, upsample):
-    m = _vqvae(mode, upsample)
+@pytest.mark.parametrize("mode,upsample,decoder_input", [("loss", "repeat", "embedding"),
+                                                         ("ema", "transposed", "embedding"),
+                                                         ("ema", "repeat", "mulaw_scalar")])
+def test_vqvae_round_trip_identical_outputs(tmp_path, mode, upsample, decoder_input):
+    m = _vqvae(mode, upsample, decoder_input)
     save_model(m, tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert meta["format_version"] == FORMAT_VERSION and meta["kind"] == "vqvae"

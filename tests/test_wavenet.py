@@ -25,7 +25,9 @@ def _changed(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("cfg", [named_decoder_config("tiny"),
                                  WaveNetConfig(stacks=2, layers_per_stack=3, residual_channels=8,
-                                               gate_channels=16, skip_channels=8, kernel_size=3, speaker_dim=4)])
+                                               gate_channels=16, skip_channels=8, kernel_size=3, speaker_dim=4),
+                                 WaveNetConfig(stacks=1, layers_per_stack=4, residual_channels=8, gate_channels=16,
+                                               skip_channels=8, speaker_dim=4, input="mulaw_scalar")])
 def test_causality_and_measured_receptive_field(cfg):
     net = _net(cfg)
     T = 3 * cfg.receptive_field + 5
@@ -98,3 +100,25 @@ def test_config_round_trip_and_errors():
         named_decoder_config("huge")
     with pytest.raises(VQSpeechError, match="gate_channels"):
         WaveNetConfig(gate_channels=7)
+
+
+def test_scalar_input_rows_are_a_linear_map_of_the_level():
+    """"mulaw_scalar": row k = W @ [companded value, amplitude] + b; only for the 256-level input."""
+    from vqspeech.audio import mu_law_decode
+    from vqspeech.errors import VQSpeechError
+    from vqspeech.models.config import PriorConfig
+
+    net = _net(WaveNetConfig(stacks=1, layers_per_stack=2, residual_channels=8, gate_channels=16,
+                             skip_channels=8, speaker_dim=4, input="mulaw_scalar"))
+    k = torch.arange(256)
+    feats = torch.stack([2.0 * k / 255 - 1, torch.from_numpy(mu_law_decode(k.numpy())).double()], dim=1)
+    w, b = net.embed.proj.weight, net.embed.proj.bias
+    assert torch.allclose(net.embed.weight, feats @ w.T + b)
+    assert sorted(n for n, _ in net.embed.named_parameters()) == ["proj.bias", "proj.weight"]
+    assert "embed.levels" not in net.state_dict()  # derived, not saved
+    with pytest.raises(ValueError, match="256"):
+        WaveNet(WaveNetConfig(input="mulaw_scalar"), 17, 16)
+    with pytest.raises(VQSpeechError, match="input"):
+        WaveNetConfig(input="onehot")
+    with pytest.raises(VQSpeechError, match="prior"):
+        PriorConfig(num_codes=16, wavenet=WaveNetConfig(input="mulaw_scalar"))

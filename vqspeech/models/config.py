@@ -29,8 +29,14 @@ class WaveNetConfig:
     skip_channels: int = 64  # channels of the skip path and the output head
     kernel_size: int = 2  # taps of each dilated conv
     speaker_dim: int = 32  # size of the learned speaker embedding (used only when there are speakers)
+    # how an input symbol enters the network: "embedding" (a learned row per symbol) or, for the
+    # 8-bit mu-law decoder input only, "mulaw_scalar" (row = W @ [companded value, amplitude] + b of the
+    # sample: neighbouring levels start out close, which a waveform model learns faster than free rows)
+    input: str = "embedding"
 
     def __post_init__(self) -> None:
+        if self.input not in ("embedding", "mulaw_scalar"):
+            raise VQSpeechError(f"config: decoder input must be 'embedding' or 'mulaw_scalar', got '{self.input}'")
         for name in ("stacks", "layers_per_stack", "residual_channels", "skip_channels", "speaker_dim"):
             if getattr(self, name) < 1:
                 raise VQSpeechError(f"config: decoder {name} must be >= 1, got {getattr(self, name)}")
@@ -162,6 +168,8 @@ class PriorConfig:
             raise VQSpeechError("config: prior needs num_codes >= 2 and hop >= 1")
         if len(set(self.speakers)) != len(self.speakers):
             raise VQSpeechError("config: speakers must be unique")
+        if self.wavenet.input != "embedding":
+            raise VQSpeechError("config: the prior's wavenet input must be 'embedding' (codes have no amplitude)")
 
     @property
     def code_rate(self) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,6 +58,28 @@ class WaveNetLayer(nn.Module):
         return (x + self.res(z)) * math.sqrt(0.5), self.skip(z)
 
 
+class ScalarInput(nn.Module):
+    """Input "embedding" of 8-bit mu-law symbols as a linear function of the sample they stand for:
+    row k = W @ [companded value of k, amplitude of k] + b. `weight` is that [256, R] table, so code
+    that reads `wavenet.embed.weight` (the fast generators) works for both input kinds."""
+
+    def __init__(self, in_classes: int, channels: int) -> None:
+        super().__init__()
+        from vqspeech.audio import mu_law_decode
+
+        self.proj = nn.Linear(2, channels)
+        k = np.arange(in_classes)
+        features = np.stack([2.0 * k / (in_classes - 1) - 1.0, mu_law_decode(k, in_classes)], axis=1)
+        self.register_buffer("levels", torch.from_numpy(features.astype(np.float32)), persistent=False)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.proj(self.levels)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.embedding(inputs, self.weight)
+
+
 class WaveNet(nn.Module):
     """A WaveNet over `in_classes` input symbols predicting `out_classes`-way logits.
 
@@ -73,7 +96,12 @@ class WaveNet(nn.Module):
         self.cond_channels = cond_channels
         self.num_speakers = num_speakers
         c = config
-        self.embed = nn.Embedding(in_classes, c.residual_channels)
+        if c.input == "mulaw_scalar":
+            if in_classes != 256:
+                raise ValueError("input 'mulaw_scalar' is for the 8-bit mu-law decoder input (256 classes)")
+            self.embed: nn.Module = ScalarInput(in_classes, c.residual_channels)
+        else:
+            self.embed = nn.Embedding(in_classes, c.residual_channels)
         self.speaker_embed = nn.Embedding(num_speakers, c.speaker_dim) if num_speakers > 0 else None
         spk_dim = c.speaker_dim if num_speakers > 0 else 0
         self.layers = nn.ModuleList(
