@@ -97,6 +97,21 @@ def test_synth_tiny_end_to_end(tmp_path):
     assert redo.returncode == 0, redo.stderr[-3000:]
     assert (x / ".done" / "6.samples").is_file() and "stage 6:" in redo.stderr
 
+    # local/bundle_default.py: the experiment becomes a package default with a card built from its reports
+    from vqspeech.analysis.html_report import markdown_table
+
+    dest = tmp_path / "pretrained"
+    bundle = subprocess.run([sys.executable, str(RECIPES / "synth" / "local" / "bundle_default.py"), "--exp", str(x),
+                             "--corpus", str(data / "synth_tiny"), "--dest", str(dest), "--decode-rtf", "9.9x"],
+                            capture_output=True, text=True, timeout=120)
+    assert bundle.returncode == 0, bundle.stderr
+    for name, src in (("default", "vqvae"), ("default_prior", "prior")):
+        assert model_fingerprint(dest / name) == model_fingerprint(x / src / "model")
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert markdown_table(rec["table"]) in card and markdown_table(conv["table"]) in card
+    assert "9.9x" in card and "seed 0" in card
+    assert "### Samples from the prior\n\nnot measured" in card  # tiny.conf skips `eval sample`
+
 
 @pytest.mark.parametrize("args, message", [
     (["--no-such-option", "1"], "unknown option --no-such-option"),

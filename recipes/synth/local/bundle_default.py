@@ -127,9 +127,9 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         "",
         f"- decoding speed (numba, one thread): {decode_rtf or 'not measured'}",
         "",
-        *_report(exp / "eval_reconstruct", "Reconstruction (test set)"),
-        *_report(exp / "eval_convert", "Voice conversion (parallel set)"),
-        *_report(exp / "eval_sample", "Samples from the prior"),
+        *_report(exp / "eval" / "reconstruct", "Reconstruction (test set)"),
+        *_report(exp / "eval" / "convert", "Voice conversion (parallel set)"),
+        *_report(exp / "eval" / "sample", "Samples from the prior"),
         *_phones(exp / "phones"),
     ]
     return "\n".join(lines) + "\n"
