@@ -292,8 +292,8 @@ def fixed_crops(
     batches = []
     for k in range(0, len(keep), batch_size):
         chunk = keep[k : k + batch_size]
-        starts = [max(0, (int(cache.lengths[i]) - crop) // 2) // 64 * 64 for i in chunk]
-        wav = np.stack([cache.crop(i, s, crop) for i, s in zip(chunk, starts)])[:, None, :]
+        wav = np.stack([cache.crop(i, max(0, (int(cache.lengths[i]) - crop) // 2) // 64 * 64, crop)
+                        for i in chunk])[:, None, :]
         spk = np.array([speaker_index[cache.speakers[i]] for i in chunk], dtype=np.int64)
         batches.append((torch.from_numpy(wav), torch.from_numpy(spk)))
     return batches
