@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,13 +140,36 @@ def test_directory_and_many_files(runner, models, tmp_path, tone):
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["a.vqs"]
 
 
-def test_speakers_and_defaults(runner, models, wav):
+def test_speakers(runner, models):
     assert _ok(runner, ["speakers", "--model", str(models / "vq")]).stdout.split() == ["alice", "bob"]
+
+
+def test_missing_bundled_default_is_a_clear_error(runner, wav, tmp_path, monkeypatch):
     from vqspeech import pretrained
 
-    if not (pretrained.PRETRAINED_DIR / "default" / "config.json").exists():
-        _err(runner, ["encode", str(wav)], "no bundled default model yet")
-        _err(runner, ["speakers"], "pass --model DIR")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "empty")
+    _err(runner, ["encode", str(wav)], "no bundled default model yet")
+    _err(runner, ["speakers"], "pass --model DIR")
+    _err(runner, ["sample", "--speaker", "x", "--seconds", "0.1", "-o", str(tmp_path / "s.wav")], "no bundled default")
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "vqspeech" / "pretrained" / "default" /
+                         "config.json").is_file(), reason="no bundled default model in this checkout")
+def test_bundled_default_is_used_without_model(runner, wav, tmp_path):
+    """encode/decode/convert/speakers/sample without --model/--prior use vqspeech/pretrained."""
+    from vqspeech.pretrained import default_model_dir
+
+    speakers = _ok(runner, ["speakers"]).stdout.split()
+    assert speakers == ["car_f1", "gb_f4", "gb_m3", "sc_m2", "us_f2", "us_klatt3", "us_m1", "us_m5"]
+    out = tmp_path / "a.vqs"
+    _ok(runner, ["encode", str(wav), "-o", str(out)])
+    assert read_vqs(out)[0].model_fingerprint == model_fingerprint(default_model_dir())
+    _ok(runner, ["decode", str(out), "--speaker", "gb_f4", "-o", str(tmp_path / "a.wav")])
+    _ok(runner, ["convert", str(wav), "--speaker", "us_m1", "-o", str(tmp_path / "c.wav")])
+    _ok(runner, ["sample", "--speaker", "sc_m2", "--seconds", "0.1", "-o", str(tmp_path / "s.wav")])
+    for name in ("a.wav", "c.wav", "s.wav"):
+        x, sr = sf.read(tmp_path / name)
+        assert sr == 16000 and x.size > 0 and np.isfinite(x).all()
 
 
 def test_bad_inputs(runner, models, wav, tmp_path):
