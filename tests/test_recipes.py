@@ -100,16 +100,18 @@ def test_synth_tiny_end_to_end(tmp_path):
     # local/bundle_default.py: the experiment becomes a package default with a card built from its reports
     from vqspeech.analysis.html_report import markdown_table
 
-    dest = tmp_path / "pretrained"
+    dest, notes = tmp_path / "pretrained", tmp_path / "notes.md"
+    notes.write_text("It sounds like nothing: a tiny model.\n")
     bundle = subprocess.run([sys.executable, str(RECIPES / "synth" / "local" / "bundle_default.py"), "--exp", str(x),
-                             "--corpus", str(data / "synth_tiny"), "--dest", str(dest), "--decode-rtf", "9.9x"],
-                            capture_output=True, text=True, timeout=120)
+                             "--corpus", str(data / "synth_tiny"), "--dest", str(dest), "--decode-rtf", "9.9x",
+                             "--notes", str(notes)], capture_output=True, text=True, timeout=120)
     assert bundle.returncode == 0, bundle.stderr
     for name, src in (("default", "vqvae"), ("default_prior", "prior")):
         assert model_fingerprint(dest / name) == model_fingerprint(x / src / "model")
     card = (dest / "MODEL_CARD.md").read_text()
     assert markdown_table(rec["table"]) in card and markdown_table(conv["table"]) in card
     assert "9.9x" in card and "seed 0" in card
+    assert "## Listening notes\n\nIt sounds like nothing: a tiny model.\n" in card
     assert "### Samples from the prior\n\nnot measured" in card  # tiny.conf skips `eval sample`
 
 

@@ -2,6 +2,7 @@
 """Bundle a trained synth-recipe experiment as the package's default model, with its model card.
 
     python local/bundle_default.py --exp exp/full --corpus data/synth_full [--dest ../../vqspeech/pretrained]
+        [--decode-rtf "4.0x real time"] [--notes local/default_model_notes.md]
 
 Copies EXP/vqvae/model -> DEST/default and EXP/prior/model -> DEST/default_prior (atomically), and writes
 DEST/MODEL_CARD.md from what the recipe measured: the training logs and configs, stage 4's
@@ -63,7 +64,8 @@ def _phones(path: Path) -> list[str]:
     return ["### Phone analysis (test set, exact eSpeak alignments)", "", *body, ""]
 
 
-def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rtf: str | None) -> str:
+def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rtf: str | None,
+               notes: str | None = None) -> str:
     vq = load_model(vq_dir)
     prior = load_model(prior_dir)
     vq_log = _last_log(exp / "vqvae" / "log" / "train.jsonl")
@@ -79,6 +81,7 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         "use when no `--model`/`--prior` is given. Reproduce with `recipes/synth/run.sh` (conf/full.conf), then",
         "`python local/bundle_default.py`.",
         "",
+        *(["## Listening notes", "", notes.strip(), ""] if notes else []),
         "## Data",
         "",
         f"The synthetic corpus of `vqspeech prepare synth` (eSpeak NG voices), seed {synth.get('seed', 'n/a')}, "
@@ -132,7 +135,8 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         *_report(exp / "eval" / "sample", "Samples from the prior"),
         *_phones(exp / "phones"),
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text.replace(f"{Path.cwd()}/", "")  # the reports' paths, relative to where the recipe ran
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, required=True, help="the synth corpus dir (data/synth_<name>)")
     ap.add_argument("--dest", type=Path, default=here.parents[2] / "vqspeech" / "pretrained")
     ap.add_argument("--decode-rtf", default=None, help="measured decoding speed to record, e.g. '2.1x real time'")
+    ap.add_argument("--notes", type=Path, default=None,
+                    help="a markdown file of listening notes (what the output sounds like), put first in the card")
     args = ap.parse_args(argv)
     vq_dir, prior_dir = args.exp / "vqvae" / "model", args.exp / "prior" / "model"
     for d in (vq_dir, prior_dir):
@@ -152,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     if size > SIZE_LIMIT:
         print(f"error: the models take {size / 2**20:.1f} MiB, over the {SIZE_LIMIT / 2**20:.0f} MiB limit", file=sys.stderr)
         return 2
-    card = build_card(args.exp, args.corpus, vq_dir, prior_dir, args.decode_rtf)
+    if args.notes is not None and not args.notes.is_file():
+        print(f"error: --notes {args.notes}: no such file", file=sys.stderr)
+        return 2
+    card = build_card(args.exp, args.corpus, vq_dir, prior_dir, args.decode_rtf,
+                      args.notes.read_text() if args.notes else None)
     for src, name in ((vq_dir, "default"), (prior_dir, "default_prior")):
         with atomic_dir(args.dest / name) as tmp:
             for f in ("config.json", "model.safetensors"):
