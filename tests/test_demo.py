@@ -72,3 +72,15 @@ def test_demo_needs_synth_speakers(tmp_path):
                                  quantizer=QuantizerConfig(num_codes=4, dim=4), decoder=named_decoder_config("tiny")))
     with pytest.raises(VQSpeechError, match="at least 3"):
         demo._pick_speakers(vq, 3)
+
+
+def test_listening_note_comes_from_the_card_beside_the_model(tmp_path):
+    from vqspeech.demo import model_listening_note
+
+    (tmp_path / "default").mkdir()
+    assert model_listening_note(tmp_path / "default") == ""  # no card
+    (tmp_path / "MODEL_CARD.md").write_text("# card\n\n## Data\n\nsynth\n")
+    assert model_listening_note(tmp_path / "default") == ""  # no notes section
+    (tmp_path / "MODEL_CARD.md").write_text("# card\n\n## Listening notes\n\n**Noisy.** Very\nnoisy.\n\n"
+                                            "What was tried: more.\n\n## Data\n\nsynth\n")
+    assert model_listening_note(tmp_path / "default") == "**Noisy.** Very noisy."

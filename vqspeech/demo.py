@@ -146,7 +146,13 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
 
         t = time.perf_counter()
         print("[6/6] phone analysis of the codes against the exact eSpeak alignments", file=sys.stderr)
-        phones = analyze_phones(model_dir, data_dir, out=tmp / "phones", force=True, progress=False)
+        analysis_log = logging.getLogger("vqspeech.analysis")
+        level = analysis_log.level
+        analysis_log.setLevel(logging.WARNING)  # its "wrote <temp dir>" lines would name the temp dir
+        try:
+            phones = analyze_phones(model_dir, data_dir, out=tmp / "phones", force=True, progress=False)
+        finally:
+            analysis_log.setLevel(level)
         timings["phones"] = time.perf_counter() - t
 
         summary = _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, timings)
@@ -172,9 +178,22 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def model_listening_note(model_dir: Path) -> str:
+    """The first paragraph of "## Listening notes" in the MODEL_CARD.md beside a bundled model ("" if none)."""
+    card = Path(model_dir).parent / "MODEL_CARD.md"
+    if not card.is_file():
+        return ""
+    text = card.read_text()
+    if "## Listening notes" not in text:
+        return ""
+    section = text.split("## Listening notes", 1)[1].split("\n## ", 1)[0].strip()
+    return " ".join(section.split("\n\n", 1)[0].split())
+
+
 def _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, timings) -> dict:
     return {
         "model": str(model_dir),
+        "model_note": model_listening_note(model_dir),
         "speakers": speakers,
         "utterances": rows,
         "mean_mcd_db": round(float(np.mean([r["mcd_db"] for r in rows])), 2),
@@ -188,7 +207,8 @@ def _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, t
 
 def _write_report(tmp: Path, summary: dict, jobs: list[tuple[str, str]], speakers: list[str]) -> None:
     cols = ["utterance", "speaker", "seconds", "codes", "kbps", "kbps_entropy", "mcd_db"]
-    md = ["# vqspeech demo", "", f"model: `{summary['model']}`", "",
+    note = summary.get("model_note", "")
+    md = ["# vqspeech demo", "", f"model: `{summary['model']}`", "", *([f"> {note}", ""] if note else []),
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in summary["utterances"]]
     md += ["", f"decoding speed: {summary['decode_real_time_factor']}x real time (numba, one thread)", "",
@@ -219,6 +239,7 @@ def _write_report(tmp: Path, summary: dict, jobs: list[tuple[str, str]], speaker
 td,th{{border:1px solid #ccc;padding:4px 8px}}img{{max-width:100%}}</style></head><body>
 <h1>vqspeech demo</h1><p>model: <code>{html.escape(summary['model'])}</code>;
 decoding {summary['decode_real_time_factor']}x real time on one CPU thread</p>
+{f"<blockquote>{html.escape(note).replace('**', '')}</blockquote>" if note else ""}
 <table><tr>{''.join(f'<th>{c}</th>' for c in cols)}</tr>{table}</table>
 <h2>Reconstruction and voice conversion</h2><table>{''.join(rows_html)}</table>
 <h2>Sampled from the prior</h2><table><tr>{samples}</tr></table>
@@ -245,6 +266,10 @@ def print_summary(summary: dict, out: Path) -> None:
     console.print(f"decode: {summary['decode_real_time_factor']}x real time (one thread); "
                   + "; ".join(f"{k} {_fmt(v)}" for k, v in summary["phones"].items()))
     console.print("time per stage (s): " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items()))
+    if summary.get("model_note"):
+        first = summary["model_note"].replace("**", "").split(". ")[0].rstrip(".")
+        console.print(f"about this model: {first} (see {Path(summary['model']).parent / 'MODEL_CARD.md'})",
+                      markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:
