@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages 1-6, shared by the recipes (sourced by run.sh after log.sh and cmd.sh). Each function runs
+# Stage helpers and stages 1-6, shared by the recipes (sourced by run.sh after log.sh and cmd.sh). Each function runs
 # one stage when it is selected and its .done marker is missing, with its output in $expdir/log/.
 # They read the recipe variables:
 #   train_dir dev_dir test_dir convert_dir phones_dir   data dirs (set by run.sh from its corpus)
@@ -8,6 +8,28 @@
 #   eval_utts eval_opts convert_utts convert_pairs convert_opts
 #   alignments phones_opts phone_experiment phone_config
 #   sample_speakers sample_num_speakers sample_seconds sample_opts sample_eval sample_eval_opts
+
+# validate_dirs DIR...: `vqspeech data validate` each data dir (stage 0), log in $expdir/log/validate.log,
+# the verdicts on stderr; a dir with problems stops the recipe with the log's tail.
+validate_dirs() {
+  : > "$expdir/log/validate.log"
+  local d
+  for d in "$@"; do
+    run_logged "$expdir/log/validate.log" vqspeech data validate "$d"
+  done
+  grep -v '^#' "$expdir/log/validate.log" >&2
+}
+
+# run_stages_1_to_6: the stages every recipe shares, then the closing log line.
+run_stages_1_to_6() {
+  stage_1_cache
+  stage_2_vqvae
+  stage_3_prior
+  stage_4_eval
+  stage_5_phones
+  stage_6_samples
+  log "done: results under $expdir"
+}
 
 # train_model KIND NAME CONFIG OPTS ARGS...: `vqspeech train KIND` into $expdir/NAME, resuming from its
 # newest checkpoint when a previous run was interrupted (a run without a checkpoint starts over).

@@ -47,20 +47,9 @@ if stage_todo 0 data "$corpus"; then
   part_dirs=(); for p in "${parts[@]}"; do part_dirs+=("$corpus/parts/${p//-/_}"); done
   run_logged "$expdir/log/prepare.log" "$vqspeech_python" "$recipes_common/split_heldout.py" "$corpus" \
     "${part_dirs[@]}" --dev "$heldout_dev" --test "$heldout_test" --seed "$heldout_seed"
-  : > "$expdir/log/validate.log"
-  for d in "$train_dir" "$dev_dir" "$test_dir" "$phones_dir"; do
-    run_logged "$expdir/log/validate.log" vqspeech data validate "$d"
-  done
-  grep -v '^#' "$expdir/log/validate.log" >&2
+  validate_dirs "$train_dir" "$dev_dir" "$test_dir" "$phones_dir"
   [ -f "$phones_dir/ctm" ] || log "stage 0: $phones_dir has no ctm (no --mfa-alignments): stage 5 will be skipped"
   mark_done 0 data "$corpus"
 fi
 
-stage_1_cache
-stage_2_vqvae
-stage_3_prior
-stage_4_eval
-stage_5_phones
-stage_6_samples
-
-log "done: results under $expdir"
+run_stages_1_to_6

@@ -39,19 +39,8 @@ if stage_todo 0 data "$corpus"; then
   log "stage 0: prepare VCTK from $corpus_root into $corpus (log: $expdir/log/prepare.log) and validate it"
   # shellcheck disable=SC2086
   run_logged "$expdir/log/prepare.log" vqspeech prepare vctk "$corpus_root" "$corpus" --jobs "$nj" $vctk_opts --force
-  : > "$expdir/log/validate.log"
-  for part in train dev test; do
-    run_logged "$expdir/log/validate.log" vqspeech data validate "$corpus/$part"
-  done
-  grep -v '^#' "$expdir/log/validate.log" >&2
+  validate_dirs "$train_dir" "$dev_dir" "$test_dir"
   mark_done 0 data "$corpus"
 fi
 
-stage_1_cache
-stage_2_vqvae
-stage_3_prior
-stage_4_eval
-stage_5_phones
-stage_6_samples
-
-log "done: results under $expdir"
+run_stages_1_to_6
