@@ -112,16 +112,11 @@ def train_prior(
     from vqspeech.data.dataset import CropSampler
     from vqspeech.models import build_prior, load_model, model_fingerprint, save_model
     from vqspeech.models.vqvae import VQVAE
-    from vqspeech.train.distributed import init_distributed, shutdown
-    from vqspeech.train.setup import prepare_exp, setup_torch
-    from vqspeech.train.trainer import Task, pick_device, run_training
+    from vqspeech.train.setup import prepare_exp, training_run
+    from vqspeech.train.trainer import Task, run_training
 
     t = cfg.train
-    info = init_distributed("cuda" if t.device.startswith("cuda") or
-                            (t.device == "auto" and torch.cuda.is_available()) else "cpu")
-    try:
-        device = pick_device(t.device, info)
-        setup_torch(t)
+    with training_run(t) as (info, device):
         exp = Path(exp)
         vq = load_model(vqvae_dir, device=str(device))
         if not isinstance(vq, VQVAE):
@@ -168,5 +163,3 @@ def train_prior(
         summary["model_dir"] = str(exp / "model")
         summary["fixed_bitrate_bps"] = pcfg.code_rate * math.ceil(math.log2(pcfg.num_codes))
         return summary
-    finally:
-        shutdown(info)

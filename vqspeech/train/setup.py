@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -23,6 +25,23 @@ RUN_PARTS = ("checkpoints", "log", "model")
 def setup_torch(t: TrainSection) -> None:
     if t.threads > 0:
         torch.set_num_threads(t.threads)
+
+
+@contextlib.contextmanager
+def training_run(t: TrainSection) -> Iterator[tuple[DistInfo, torch.device]]:
+    """Join the torchrun group if there is one (nccl for CUDA runs, else gloo), pick the device, set the
+    thread count; yields (dist info, device) and leaves the group at the end."""
+    from vqspeech.train.distributed import init_distributed, shutdown
+    from vqspeech.train.trainer import pick_device
+
+    cuda = t.device.startswith("cuda") or (t.device == "auto" and torch.cuda.is_available())
+    info = init_distributed("cuda" if cuda else "cpu")
+    try:
+        device = pick_device(t.device, info)
+        setup_torch(t)
+        yield info, device
+    finally:
+        shutdown(info)
 
 
 def prepare_exp(exp: Path, cfg: TrainConfig, info: DistInfo, resume: bool) -> None:

@@ -51,16 +51,12 @@ def train_vqvae(
     """Train (or resume) a VQ-VAE; checkpoints in EXP/checkpoints, the model in EXP/model."""
     from vqspeech.data.dataset import CropBatches, CropSampler, fixed_crops
     from vqspeech.models import build_vqvae, save_model
-    from vqspeech.train.distributed import all_reduce_sum, init_distributed, shutdown
-    from vqspeech.train.setup import open_caches, prepare_exp, setup_torch
-    from vqspeech.train.trainer import Task, pick_device, run_training
+    from vqspeech.train.distributed import all_reduce_sum
+    from vqspeech.train.setup import open_caches, prepare_exp, training_run
+    from vqspeech.train.trainer import Task, run_training
 
     t = cfg.train
-    info = init_distributed("cuda" if t.device.startswith("cuda") or
-                            (t.device == "auto" and torch.cuda.is_available()) else "cpu")
-    try:
-        device = pick_device(t.device, info)
-        setup_torch(t)
+    with training_run(t) as (info, device):
         exp = Path(exp)
         mcfg = model_config(cfg, "vqvae")
         train_cache, dev_cache = open_caches(data_dir, dev_dir, mcfg.sample_rate, cfg, exp, info, progress)
@@ -95,5 +91,3 @@ def train_vqvae(
                                progress=progress)
         summary["model_dir"] = str(exp / "model")
         return summary
-    finally:
-        shutdown(info)
