@@ -7,7 +7,6 @@ stays fast.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import typer
 
@@ -17,7 +16,4 @@ AREAS: list[str] = ["codec", "train", "prepare", "corpora", "data", "analyze", "
 
 def register_all(app: typer.Typer) -> None:
     for area in AREAS:
-        name = f"vqspeech.commands.{area}"
-        if importlib.util.find_spec(name) is None:  # an area not written yet
-            continue
-        importlib.import_module(name).register(app)
+        importlib.import_module(f"vqspeech.commands.{area}").register(app)
