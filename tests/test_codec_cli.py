@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,8 +152,6 @@ def test_missing_bundled_default_is_a_clear_error(runner, wav, tmp_path, monkeyp
     _err(runner, ["sample", "--speaker", "x", "--seconds", "0.1", "-o", str(tmp_path / "s.wav")], "no bundled default")
 
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "vqspeech" / "pretrained" / "default" /
-                         "config.json").is_file(), reason="no bundled default model in this checkout")
 def test_bundled_default_is_used_without_model(runner, wav, tmp_path):
     """encode/decode/convert/speakers/sample without --model/--prior use vqspeech/pretrained."""
     from vqspeech.pretrained import default_model_dir
