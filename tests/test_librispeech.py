@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pytest
-import soundfile as sf
 
+from tests.conftest import write_fake_librispeech
 from vqspeech.data.alignments import write_textgrid
 from vqspeech.data.kaldi import PhoneInterval, load_utterance, read_ctm, read_data_dir
 from vqspeech.data.librispeech import prepare_librispeech
@@ -25,18 +24,7 @@ def _dur(utt: str) -> float:
 
 
 def make_libri(root, tree=TREE):
-    for part, spks in tree.items():
-        for spk, chapters in spks.items():
-            for ch, n in chapters.items():
-                d = root / "LibriSpeech" / part / spk / ch
-                d.mkdir(parents=True)
-                lines = []
-                for i in range(n):
-                    utt = f"{spk}-{ch}-{i:04d}"
-                    rng = np.random.default_rng(int(spk) + i)
-                    sf.write(d / f"{utt}.flac", (0.1 * rng.standard_normal(int(_dur(utt) * SR))).astype(np.float32), SR)
-                    lines.append(f"{utt} GO DO YOU HEAR {i}\n")
-                (d / f"{spk}-{ch}.trans.txt").write_text("".join(lines))
+    write_fake_librispeech(root, tree, lambda utt, i: _dur(utt))
     return root
 
 

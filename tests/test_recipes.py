@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.conftest import write_fake_librispeech
 from vqspeech.data.alignments import write_textgrid
 from vqspeech.data.kaldi import PhoneInterval, read_ctm, read_data_dir
 from vqspeech.data.validate import validate_data_dir
@@ -184,22 +185,11 @@ def make_librispeech(root: Path) -> tuple[Path, Path]:
     """A fake LibriSpeech tree (train-clean-100: 2 speakers x 6, test-clean: 1 x 2) + MFA TextGrids of test-clean."""
     tree = {"train-clean-100": {"19": {"198": 6}, "26": {"495": 6}}, "test-clean": {"1089": {"134686": 2}}}
     mfa = root / "mfa"
-    for part, spks in tree.items():
-        for spk, chapters in spks.items():
-            for ch, n in chapters.items():
-                d = root / "LibriSpeech" / part / spk / ch
-                d.mkdir(parents=True)
-                lines = []
-                for i in range(n):
-                    utt, dur = f"{spk}-{ch}-{i:04d}", 0.3 + 0.05 * i
-                    noise = 0.1 * np.random.default_rng(int(spk) + i).standard_normal(int(dur * 16000))
-                    sf.write(d / f"{utt}.flac", noise.astype(np.float32), 16000)
-                    lines.append(f"{utt} GO DO YOU HEAR {i}\n")
-                    if part == "test-clean":
-                        (mfa / spk).mkdir(parents=True, exist_ok=True)
-                        write_textgrid(mfa / spk / f"{utt}.TextGrid", [PhoneInterval(0.05, dur / 2, "HH"),
-                                       PhoneInterval(dur / 2, dur - 0.05, "AH0")], max_time=dur)
-                (d / f"{spk}-{ch}.trans.txt").write_text("".join(lines))
+    for part, spk, utt, dur in write_fake_librispeech(root, tree, lambda utt, i: 0.3 + 0.05 * i):
+        if part == "test-clean":
+            (mfa / spk).mkdir(parents=True, exist_ok=True)
+            write_textgrid(mfa / spk / f"{utt}.TextGrid", [PhoneInterval(0.05, dur / 2, "HH"),
+                           PhoneInterval(dur / 2, dur - 0.05, "AH0")], max_time=dur)
     return root, mfa
 
 
