@@ -19,8 +19,10 @@ import io
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,32 +132,34 @@ def _parse_float(path: Path, n: int, value: str, what: str) -> float:
     return x
 
 
-def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]]:
-    """Read `segments`: `<utt> <reco> <start-s> <end-s>` per line."""
+def _read_keyed_rows(path: str | os.PathLike, layout: str, parse: Callable[[int, list[str]], Any]) -> dict[str, Any]:
+    """Read lines of exactly the fields in `layout` (e.g. "<utt> <seconds>"), keyed by the first;
+    `parse(line_number, fields)` makes the value. Wrong field counts and duplicate keys raise
+    `VQSpeechError` naming file and line."""
     path = Path(path)
-    out: dict[str, tuple[str, float, float]] = {}
+    width = len(layout.split())
+    out: dict[str, Any] = {}
     for n, line in _read_lines(path):
         f = line.split()
-        if len(f) != 4:
-            raise VQSpeechError(f"{path}:{n}: expected '<utt> <reco> <start> <end>', got {line!r}")
+        if len(f) != width:
+            raise VQSpeechError(f"{path}:{n}: expected '{layout}', got {line!r}")
         if f[0] in out:
             raise VQSpeechError(f"{path}:{n}: duplicate key {f[0]!r}")
-        out[f[0]] = (f[1], _parse_float(path, n, f[2], "start"), _parse_float(path, n, f[3], "end"))
+        out[f[0]] = parse(n, f)
     return out
+
+
+def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]]:
+    """Read `segments`: `<utt> <reco> <start-s> <end-s>` per line."""
+    p = Path(path)
+    return _read_keyed_rows(p, "<utt> <reco> <start> <end>", lambda n, f: (
+        f[1], _parse_float(p, n, f[2], "start"), _parse_float(p, n, f[3], "end")))
 
 
 def read_utt2dur(path: str | os.PathLike) -> dict[str, float]:
     """Read `utt2dur`: `<utt> <seconds>` per line."""
-    path = Path(path)
-    out: dict[str, float] = {}
-    for n, line in _read_lines(path):
-        f = line.split()
-        if len(f) != 2:
-            raise VQSpeechError(f"{path}:{n}: expected '<utt> <seconds>', got {line!r}")
-        if f[0] in out:
-            raise VQSpeechError(f"{path}:{n}: duplicate key {f[0]!r}")
-        out[f[0]] = _parse_float(path, n, f[1], "duration")
-    return out
+    p = Path(path)
+    return _read_keyed_rows(p, "<utt> <seconds>", lambda n, f: _parse_float(p, n, f[1], "duration"))
 
 
 def read_data_dir(path: str | os.PathLike) -> DataDir:
