@@ -1,8 +1,13 @@
 """The `vqspeech` command: one typer app; each verb lives in `vqspeech/commands/<area>.py`.
 
-The CLI is thin: it parses arguments, calls library functions and prints. Errors the user caused
+The CLI is thin: it parses arguments, calls library functions and prints. Usage errors (a missing
+argument, an unknown option) get typer's usage message and exit code 2; errors the user caused
 (`VQSpeechError`) become one line on stderr and exit code 2; anything unexpected becomes one line plus
-a hint to rerun with `--debug`, which shows the traceback.
+a hint to rerun with `--debug`, which shows the traceback (exit code 1).
+
+typer >= 0.29 carries its own copy of click (click is no dependency of it, nor of vqspeech): its usage
+errors derive from `typer.TyperException`, and `typer.Exit` / `typer.Abort` are its own classes, so those
+three are what the handler passes through to typer.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,14 +23,18 @@ from vqspeech.errors import VQSpeechError
 
 _state = {"debug": False}
 
+# typer's own control flow: usage errors (TyperException; typer prints the usage line and exits 2),
+# --help / --version (Exit) and Ctrl-C at a prompt (Abort).
+_TYPER_SIGNALS = (typer.TyperException, typer.Exit, typer.Abort)
+
 
 class _ErrorHandlingGroup(TyperGroup):
     """A typer group that turns exceptions from any subcommand into one stderr line."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit):
+        except _TYPER_SIGNALS:
             raise
         except VQSpeechError as err:
             if _state["debug"]:
