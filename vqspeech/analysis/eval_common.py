@@ -131,9 +131,9 @@ def decode_many(model, codes: Sequence[np.ndarray], speakers: Sequence[int], len
 def progress_iter(items: Iterable, total: int, enabled: bool, desc: str) -> Iterable:
     if not enabled:
         return items
-    from tqdm import tqdm
+    from vqspeech.progress import progress_bar
 
-    return tqdm(items, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(items, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
 
 
 def fmt(v: Any, digits: int = 2) -> str:

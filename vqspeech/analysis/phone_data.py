@@ -123,9 +123,8 @@ def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: in
 
     Returns codes `[ceil(T_u / hop)]` per utterance; a progress bar on stderr counts utterances.
     """
-    from tqdm import tqdm
-
     from vqspeech.data.kaldi import load_utterance
+    from vqspeech.progress import progress_bar
 
     model.eval()
     sr = int(model.sample_rate)
@@ -134,13 +133,13 @@ def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: in
     if all(u in durs for u in utts):  # batch by the listed durations, load audio one batch at a time
         lengths = {u: max(1, round(durs[u] * sr)) for u in utts}
     else:  # batch by the real lengths: load everything first
-        for u in tqdm(utts, desc="loading audio", unit="utt", disable=not progress, leave=False):
+        for u in progress_bar(utts, desc="loading audio", unit="utt", disable=not progress, leave=False):
             wavs[u] = load_utterance(data, u, sample_rate=sr)
         lengths = {u: len(w) for u, w in wavs.items()}
     codes: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     empty: list[str] = []
-    bar = tqdm(total=len(utts), desc="encoding", unit="utt", disable=not progress)
+    bar = progress_bar(total=len(utts), desc="encoding", unit="utt", disable=not progress)
     for group in _batches(list(utts), lengths, max(1, batch_size), int(max_batch_seconds * sr)):
         batch = {u: wavs.pop(u) if u in wavs else load_utterance(data, u, sample_rate=sr) for u in group}
         empty += [u for u, w in batch.items() if len(w) == 0]

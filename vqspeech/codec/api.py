@@ -118,11 +118,10 @@ def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CH
     try:
         for block in iter_audio_blocks(path, int(model.sample_rate), block_seconds=chunk_seconds):
             if progress and bar is None:
-                from tqdm import tqdm
-
                 from vqspeech.audio import audio_duration
+                from vqspeech.progress import progress_bar
 
-                bar = tqdm(total=round(audio_duration(path), 1), unit="s", desc=f"encode {Path(path).name}",
+                bar = progress_bar(total=round(audio_duration(path), 1), unit="s", desc=f"encode {Path(path).name}",
                            file=sys.stderr, dynamic_ncols=True, leave=False)
             enc.feed(block)
             if bar is not None:

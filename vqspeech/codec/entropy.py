@@ -128,9 +128,9 @@ def entropy_decode(prior, words: np.ndarray, n_codes: int, params: dict[str, Any
     if progress:
         import sys
 
-        from tqdm import tqdm
+        from vqspeech.progress import progress_bar
 
-        bar = tqdm(total=n_codes, unit="code", desc="entropy decode", file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(total=n_codes, unit="code", desc="entropy decode", file=sys.stderr, dynamic_ncols=True)
     try:
         for t in range(n_codes):
             probs = probabilities(steps.step(1, None))

@@ -82,10 +82,10 @@ def _run_all(pairs: list[tuple[Path, Path]], work, desc: str) -> None:
     if len(pairs) == 1:
         work(*pairs[0])
         return
-    from tqdm import tqdm
+    from vqspeech.progress import progress_bar
 
     failed = 0
-    for inp, o in tqdm(pairs, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True):
+    for inp, o in progress_bar(pairs, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True):
         try:
             work(inp, o)
         except VQSpeechError as err:

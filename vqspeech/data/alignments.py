@@ -121,14 +121,14 @@ def _timit_utt_id(path: Path) -> str:
 
 
 def _read_tree(root: Path, suffixes: tuple[str, ...], utt_id, reader, progress: bool = False) -> Alignments:
-    from tqdm import tqdm
+    from vqspeech.progress import progress_bar
 
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
         raise VQSpeechError(f"{root}: no {'/'.join(suffixes)} files found")
     out: Alignments = {}
     where: dict[str, Path] = {}
-    for f in tqdm(files, desc=root.name, unit="file", disable=not progress, leave=False):
+    for f in progress_bar(files, desc=root.name, unit="file", disable=not progress, leave=False):
         utt = utt_id(f)
         if utt in out:
             raise VQSpeechError(f"{f}: utterance id {utt} also comes from {where[utt]}")

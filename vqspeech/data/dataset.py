@@ -164,9 +164,8 @@ def build_audio_cache(
     data_dir: str | os.PathLike, cache_dir: str | os.PathLike, sample_rate: int = 16000, progress: bool = True
 ) -> None:
     """Decode every utterance of `data_dir` into `cache_dir` (atomic: audio file, then the index)."""
-    from tqdm import tqdm
-
     from vqspeech.data.kaldi import load_utterance, read_data_dir
+    from vqspeech.progress import progress_bar
 
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     digest = data_dir_hash(data_dir, sample_rate)
@@ -181,7 +180,7 @@ def build_audio_cache(
     audio_path, index_path = _cache_files(cache_dir, sample_rate)
     entries, offset = [], 0
     with atomic_path(audio_path) as tmp, open(tmp, "wb") as fh:
-        bar = tqdm(utts, desc=f"caching {data_dir.name}", unit="utt", disable=not progress, leave=False)
+        bar = progress_bar(utts, desc=f"caching {data_dir.name}", unit="utt", disable=not progress, leave=False)
         for utt in bar:
             wav = load_utterance(data, utt, sample_rate=sample_rate)
             pcm = np.clip(np.round(np.asarray(wav, np.float32) * 32768.0), -32768, 32767).astype("<i2")

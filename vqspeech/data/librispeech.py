@@ -111,12 +111,11 @@ def prepare_librispeech(
     """Write `DATA/<part_with_underscores>` for each part (wav.scp, utt2spk, spk2utt, text, utt2dur, and
     `ctm` with `alignments`). All dirs are built in temporary dirs and renamed when every part is
     complete. Returns part -> data dir."""
-    from tqdm import tqdm
-
     from vqspeech.audio import audio_duration
     from vqspeech.data.kaldi import DataDir, write_ctm, write_data_dir
     from vqspeech.data.vctk import apply_umask, format_duration
     from vqspeech.fileutil import atomic_dir
+    from vqspeech.progress import progress_bar
 
     data = Path(data).absolute()
     found = find_parts(src, parts)
@@ -138,7 +137,7 @@ def prepare_librispeech(
         tmp = {p: stack.enter_context(atomic_dir(outs[p])) for p in found}
         for part, utts in scanned.items():
             durs = {}
-            for u in tqdm(utts, desc=part, unit="utt", disable=not progress, leave=False):
+            for u in progress_bar(utts, desc=part, unit="utt", disable=not progress, leave=False):
                 durs[u.utt] = round(audio_duration(u.audio), 4)
             write_data_dir(tmp[part], DataDir(
                 wav_scp={u.utt: str(u.audio) for u in utts}, utt2spk={u.utt: u.speaker for u in utts},

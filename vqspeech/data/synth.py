@@ -273,9 +273,9 @@ def _build(out: Path, voices: list[SpeakerVoice], utts_per_speaker: int, paralle
         job_list = [dataclasses.replace(j, wav_path=str(tmp / Path(j.wav_path).relative_to(final)))
                     for j in job_list]
         results: list[_Result] = []
-        from tqdm import tqdm
+        from vqspeech.progress import progress_bar
 
-        with ctx.Pool(jobs, maxtasksperchild=1) as pool, tqdm(
+        with ctx.Pool(jobs, maxtasksperchild=1) as pool, progress_bar(
                 total=len(job_list), desc="synthesising", unit="utt", disable=not progress, leave=False) as bar:
             for res in pool.imap_unordered(synthesize_utterance, job_list, chunksize=1):
                 results.append(res)

@@ -243,10 +243,9 @@ def prepare_vctk(
     """Write `DATA/{train,dev,test}` (wav.scp, utt2spk, spk2utt, text, utt2dur, and segments when
     trimming without copies) and, with `flac16k`, `DATA/flac16k/`. Every output dir is built in a
     temporary dir and renamed into place only when all are complete. Returns part -> data dir."""
-    from tqdm import tqdm
-
     from vqspeech.data.kaldi import DataDir, write_data_dir
     from vqspeech.fileutil import atomic_dir
+    from vqspeech.progress import progress_bar
 
     data = Path(data).absolute()
     outs = {p: data / p for p in PARTS}
@@ -271,7 +270,7 @@ def prepare_vctk(
         else:
             it = map(_process, jobs_list)
         results = {}
-        with tqdm(total=len(utts), desc="vctk", unit="utt", disable=not progress, leave=False) as bar:
+        with progress_bar(total=len(utts), desc="vctk", unit="utt", disable=not progress, leave=False) as bar:
             for u, r in zip(utts, it, strict=True):
                 results[u.utt] = r
                 bar.update(1)

@@ -47,9 +47,9 @@ class _Progress:
         self.done = 0
         self.start = time.perf_counter()
         if enabled:
-            from tqdm import tqdm
+            from vqspeech.progress import progress_bar
 
-            self.bar = tqdm(total=total, unit="sample", unit_scale=True, desc=desc, file=sys.stderr,
+            self.bar = progress_bar(total=total, unit="sample", unit_scale=True, desc=desc, file=sys.stderr,
                             dynamic_ncols=True)
 
     def restart(self) -> None:

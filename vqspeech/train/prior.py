@@ -33,9 +33,8 @@ IGNORE = -100
 def extract_codes(model, data_dir: Path, out: Path, tag: str, cfg: TrainConfig, exp: Path, info,
                   device: torch.device, fingerprint: str, progress: bool):
     """Encode every utterance of `data_dir` with `model` once; returns an AudioCache-like view of codes."""
-    from tqdm import tqdm
-
     from vqspeech.data.dataset import AudioCache, data_dir_hash
+    from vqspeech.progress import progress_bar
     from vqspeech.train.setup import open_caches
 
     audio, _ = open_caches(data_dir, None, model.sample_rate, cfg, exp, info, progress)
@@ -47,7 +46,7 @@ def extract_codes(model, data_dir: Path, out: Path, tag: str, cfg: TrainConfig, 
         entries, offset = [], 0
         model.eval()
         with atomic_path(codes_path) as tmp, open(tmp, "wb") as fh, torch.no_grad():
-            for i in tqdm(range(len(audio)), desc=f"encoding {tag}", unit="utt", disable=not progress,
+            for i in progress_bar(range(len(audio)), desc=f"encoding {tag}", unit="utt", disable=not progress,
                           leave=False):
                 wav = torch.from_numpy(audio.utterance(i)).to(device)[None, None]
                 c = model.encode(wav)[0].cpu().numpy().astype("<i2")

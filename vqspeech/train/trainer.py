@@ -108,7 +108,7 @@ def run_training(
     resume: bool = False, workers: int = 0, progress: bool = True,
 ) -> dict[str, Any]:
     """Train `task.model` for `tcfg.steps` steps; returns a summary (final step, last train/dev metrics)."""
-    from tqdm import tqdm
+    from vqspeech.progress import progress_bar
 
     exp = Path(exp)
     model = task.model.to(device)
@@ -156,7 +156,7 @@ def run_training(
             log.debug(f"checkpoint {path}")
         barrier(info)
 
-    bar = tqdm(total=tcfg.steps, initial=start, desc=f"train {task.name}", unit="step", disable=not
+    bar = progress_bar(total=tcfg.steps, initial=start, desc=f"train {task.name}", unit="step", disable=not
                (progress and info.is_main), dynamic_ncols=True, mininterval=2.0)
     sums: dict[str, float] = {}
     n_sum, t_compute = 0, 0.0
