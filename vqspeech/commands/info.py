@@ -1,4 +1,4 @@
-"""`vqspeech info MODEL`: what a model directory holds (parts, sizes, receptive fields, rates)."""
+"""`vqspeech info [MODEL]`: what a model directory holds (parts, sizes, receptive fields, rates)."""
 
 from __future__ import annotations
 
@@ -52,13 +52,17 @@ def _format(s: dict) -> str:
 
 
 def info_cmd(
-    model: Path = typer.Argument(..., help="A model directory (config.json + model.safetensors), e.g. EXP/model."),
+    model: Path | None = typer.Argument(
+        None, help="A model directory (config.json + model.safetensors), e.g. EXP/model (default: the bundled "
+        "default model)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
 ) -> None:
     """Describe a VQ-VAE or prior model directory: parts, parameter counts, receptive fields, speakers,
     code rate and raw bitrate (code rate x ceil(log2 K)), format version and fingerprint.
 
     Examples:
+
+      vqspeech info
 
       vqspeech info exp/vqvae_train/model
 
@@ -67,6 +71,10 @@ def info_cmd(
     from vqspeech.models.io import CONFIG_NAME
     from vqspeech.models.summary import model_summary
 
+    if model is None:
+        from vqspeech.pretrained import default_model_dir
+
+        model = default_model_dir()
     if model.is_dir() and not (model / CONFIG_NAME).exists() and (model / "model" / CONFIG_NAME).is_file():
         raise VQSpeechError(f"{model}: not a model directory (no {CONFIG_NAME}); did you mean {model / 'model'}?")
     summary = model_summary(model)
