@@ -89,3 +89,14 @@ def test_info_errors(runner, tmp_path, vqvae_dir):
 def test_info_help_has_examples(runner):
     res = runner.invoke(app, ["info", "--help"])
     assert res.exit_code == 0 and "vqspeech info exp/vqvae_train/model" in res.stdout
+
+
+def test_info_without_argument_describes_the_bundled_default(runner):
+    from vqspeech.pretrained import default_model_dir
+
+    res = runner.invoke(app, ["info"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith(f"model        {default_model_dir()}\n")
+    assert "kind         VQ-VAE" in res.stdout and "\ntotal " in res.stdout
+    res = runner.invoke(app, ["info", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["kind"] == "vqvae"
