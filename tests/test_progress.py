@@ -45,13 +45,27 @@ def test_log_stream_gets_whole_lines_at_most_every_interval(clock):
     assert all(ln.startswith("train:") and "|" in ln for ln in lines)
 
 
-def test_log_stream_leave_false_bar_writes_no_blank_lines(clock):
+def test_log_stream_leave_false_bar_keeps_its_final_line(clock):
     log = io.StringIO()
     with progress.progress_bar(range(5), desc="cache", leave=False, file=log) as bar:
         for _ in bar:
             clock.t += 1
-    assert log.getvalue().splitlines() == [ln for ln in log.getvalue().splitlines() if ln.strip()]
-    assert "\r" not in log.getvalue()
+    lines = log.getvalue().splitlines()
+    assert all(ln.strip() for ln in lines) and "\r" not in log.getvalue()
+    assert lines[-1].startswith("cache: 100%")
+
+
+def test_log_stream_refresh_before_close_is_not_repeated(clock):
+    log = io.StringIO()
+    bar = progress.progress_bar(total=2, desc="train", file=log)
+    bar.update(2)
+    for _ in range(5):
+        clock.t += 1
+        bar.set_postfix(loss=1.0)  # redraws at once on a terminal
+        bar.refresh()
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith("train: 100%") and "loss=1" in lines[-1], lines
 
 
 def test_terminal_keeps_tqdm_redraws(clock):

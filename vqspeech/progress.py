@@ -4,11 +4,13 @@ every `LOG_INTERVAL_S` seconds.
 tqdm redraws its bar with carriage returns, which in a file pile up as hundreds of updates in one line.
 When the bar's stream is not a terminal, `progress_bar` gives tqdm a minimum redraw interval of
 `LOG_INTERVAL_S` and a stream that writes each redraw as its own line: a log gets the first line, one line
-per interval, and the final line (none for a bar made with `leave=False`, which tqdm erases when done).
+per interval, and the final line (also of a bar made with `leave=False`: a log cannot be erased, so its last
+line should say the work finished).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from typing import Any
@@ -24,11 +26,14 @@ class _LineStream:
     def __init__(self, stream):
         self._stream = stream
         self.encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._last = None
 
     def write(self, s: str) -> None:
         line = _ANSI.sub("", s).replace("\r", "").rstrip()
-        if line:  # tqdm's erase (spaces) and its bare line ends carry nothing
+        # tqdm's erase (spaces) and bare line ends carry nothing; a refresh just before close repeats a line
+        if line and line != self._last:
             self._stream.write(line + "\n")
+            self._last = line
 
     def flush(self) -> None:
         self._stream.flush()
@@ -45,15 +50,36 @@ def is_terminal(stream) -> bool:
         return False
 
 
+@functools.cache
+def _log_bar_class():
+    from tqdm import tqdm
+
+    class LogBar(tqdm):
+        """tqdm for a log: besides tqdm's own `mininterval`, explicit redraws (`refresh()`, `set_postfix`)
+        within LOG_INTERVAL_S of the last line are skipped too; the final line (at close) never is."""
+
+        _line_t: float | None = None
+
+        def display(self, msg=None, pos=None):
+            now = self._time()
+            if not self.disable and self._line_t is not None and now - self._line_t < LOG_INTERVAL_S:
+                return True  # tqdm.close sets `disable` before its last display
+            self._line_t = now
+            return super().display(msg, pos)
+
+    return LogBar
+
+
 def progress_bar(iterable=None, **kwargs: Any):
     """`tqdm(iterable, **kwargs)` on stderr (or `file=`), in whole lines at most every `LOG_INTERVAL_S`
     seconds when that stream is not a terminal. Takes and returns what tqdm does."""
     from tqdm import tqdm
 
     stream = kwargs.pop("file", None) or sys.stderr
-    if not is_terminal(stream):
-        stream = _LineStream(stream)
-        kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
-        kwargs["dynamic_ncols"] = False
-        kwargs.setdefault("ascii", True)  # "###" bars: plain text in any log
-    return tqdm(iterable, file=stream, **kwargs)
+    if is_terminal(stream):
+        return tqdm(iterable, file=stream, **kwargs)
+    kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
+    kwargs["dynamic_ncols"] = False
+    kwargs["leave"] = True
+    kwargs.setdefault("ascii", True)  # "###" bars: plain text in any log
+    return _log_bar_class()(iterable, file=_LineStream(stream), **kwargs)
