@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: test demo lint bench clean-venv
+.PHONY: test demo lint bench clean-venv install-wheel
 
 # torch goes in first, from TORCH_SPEC, so the package's torch range is already satisfied.
 $(VENV)/.torch:
@@ -19,6 +19,15 @@ $(VENV)/.torch:
 $(VENV)/.installed-demo: pyproject.toml $(VENV)/.torch
 	$(PIP) install --disable-pip-version-check -e '.[eval]'
 	touch $@
+
+# A non-editable install from a wheel built from this tree: the Dockerfile's install, and what CI's
+# .ci/wheel_check.sh checks in a clean venv. WHEEL_EXTRAS: '' (runtime only) or e.g. '[eval]'.
+# build/ goes first: setuptools would put files deleted from the tree since the last build in the wheel.
+WHEEL_EXTRAS ?=
+install-wheel: $(VENV)/.torch
+	rm -rf build $(VENV)/.wheel
+	$(PIP) wheel --disable-pip-version-check --no-deps -w $(VENV)/.wheel .
+	$(PIP) install --disable-pip-version-check "$$(ls $(VENV)/.wheel/vqspeech-*.whl)$(WHEEL_EXTRAS)"
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 	$(PIP) install --disable-pip-version-check -e '.[eval,dev]'
