@@ -255,13 +255,16 @@ class CropSampler:
 
 
 class CropBatches:
-    """Map-style dataset over steps: `batches[step] -> (wav [B, 1, crop] float32, speaker [B] int64)`.
+    """Map-style dataset over steps: `batches[step] -> (wav [B, 1, crop] float32, speaker [B] int64)`,
+    plus `f0 [B, crop // hop] float32` Hz when an F0 cache is given (crop starts then fall on the frame
+    grid, so frame j of a crop is frame start / hop + j of its utterance).
 
     Usable directly or through torch's DataLoader (batch_size=None) for background workers.
     """
 
-    def __init__(self, cache: AudioCache, sampler: CropSampler, speaker_index: dict[str, int]):
+    def __init__(self, cache: AudioCache, sampler: CropSampler, speaker_index: dict[str, int], f0=None):
         self.cache, self.sampler, self.speaker_index = cache, sampler, speaker_index
+        self.f0 = f0
         missing = sorted({s for s in cache.speakers if s not in speaker_index})
         if missing:
             raise VQSpeechError(f"speaker '{missing[0]}' of the data is not among the model's speakers")
@@ -273,17 +276,25 @@ class CropBatches:
         import torch
 
         items = self.sampler.items(int(step))
+        if self.f0 is not None:
+            hop = self.f0.hop
+            items = [(u, s // hop * hop) for u, s in items]
         wav = np.stack([self.cache.crop(u, s, self.sampler.crop) for u, s in items])[:, None, :]
         spk = np.array([self.speaker_index[self.cache.speakers[u]] for u, _ in items], dtype=np.int64)
-        return torch.from_numpy(wav), torch.from_numpy(spk)
+        if self.f0 is None:
+            return torch.from_numpy(wav), torch.from_numpy(spk)
+        n = -(-self.sampler.crop // hop)
+        f0 = np.stack([self.f0.crop(u, s // hop, n) for u, s in items])
+        return torch.from_numpy(wav), torch.from_numpy(spk), torch.from_numpy(f0)
 
 
 def fixed_crops(
-    cache: AudioCache, crop: int, batch_size: int, max_batches: int, max_utts: int, speaker_index: dict[str, int]
+    cache: AudioCache, crop: int, batch_size: int, max_batches: int, max_utts: int, speaker_index: dict[str, int],
+    f0=None,
 ):
     """Deterministic validation batches: the middle crop (start a multiple of 64 samples) of the first
     utterances (sorted ids) whose speaker the model knows; a first crop would be mostly leading silence.
-    Returns a list of (wav [b, 1, crop], speaker [b]) tensors."""
+    Returns a list of (wav [b, 1, crop], speaker [b]) tensors (+ f0 [b, crop // hop] with an F0 cache)."""
     import torch
 
     keep = [i for i in range(len(cache)) if cache.speakers[i] in speaker_index][:max_utts]
@@ -291,8 +302,15 @@ def fixed_crops(
     batches = []
     for k in range(0, len(keep), batch_size):
         chunk = keep[k : k + batch_size]
-        wav = np.stack([cache.crop(i, max(0, (int(cache.lengths[i]) - crop) // 2) // 64 * 64, crop)
-                        for i in chunk])[:, None, :]
+        starts = [max(0, (int(cache.lengths[i]) - crop) // 2) // 64 * 64 for i in chunk]
+        if f0 is not None:
+            starts = [s // f0.hop * f0.hop for s in starts]
+        wav = np.stack([cache.crop(i, s, crop) for i, s in zip(chunk, starts, strict=True)])[:, None, :]
         spk = np.array([speaker_index[cache.speakers[i]] for i in chunk], dtype=np.int64)
-        batches.append((torch.from_numpy(wav), torch.from_numpy(spk)))
+        if f0 is None:
+            batches.append((torch.from_numpy(wav), torch.from_numpy(spk)))
+        else:
+            n = -(-crop // f0.hop)
+            f = np.stack([f0.crop(i, s // f0.hop, n) for i, s in zip(chunk, starts, strict=True)])
+            batches.append((torch.from_numpy(wav), torch.from_numpy(spk), torch.from_numpy(f)))
     return batches

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from vqspeech.errors import VQSpeechError
 
@@ -22,6 +22,7 @@ def bits_per_code(num_codes: int) -> int:
 class WaveNetConfig:
     """A WaveNet stack: `stacks` x `layers_per_stack` gated dilated causal conv layers."""
 
+    type: Literal["wavenet"] = "wavenet"  # decoder type: the paper's autoregressive mu-law WaveNet
     stacks: int = 2  # repeats of the dilation cycle 1, 2, 4, ..., 2**(layers_per_stack-1)
     layers_per_stack: int = 10  # layers per cycle (dilations double within a cycle)
     residual_channels: int = 64  # channels of the residual path (and of the input embedding)
@@ -35,6 +36,8 @@ class WaveNetConfig:
     input: str = "embedding"
 
     def __post_init__(self) -> None:
+        if self.type != "wavenet":
+            raise VQSpeechError(f"config: a WaveNet config has type 'wavenet', got '{self.type}'")
         if self.input not in ("embedding", "mulaw_scalar"):
             raise VQSpeechError(f"config: decoder input must be 'embedding' or 'mulaw_scalar', got '{self.input}'")
         for name in ("stacks", "layers_per_stack", "residual_channels", "skip_channels", "speaker_dim"):
@@ -77,6 +80,91 @@ def named_decoder_config(name: str) -> WaveNetConfig:
     if name not in _NAMED_DECODERS:
         raise VQSpeechError(f"unknown decoder config '{name}' (known: {', '.join(_NAMED_DECODERS)})")
     return WaveNetConfig(**_NAMED_DECODERS[name])
+
+
+@dataclass
+class SourceFilterConfig:
+    """Non-autoregressive harmonic-plus-noise source-filter decoder (DDSP / NSF style).
+
+    A non-causal dilated conv net at the code rate reads the quantized codes, the speaker and the frame
+    F0, and predicts per frame the amplitudes of `harmonics` sines at k x F0 and the magnitude response
+    of a `noise_bins`-bin filter over white noise; both are synthesised at the sample rate and summed.
+    """
+
+    type: Literal["source_filter"] = "source_filter"  # decoder type
+    channels: int = 128  # channels of the frame-rate network
+    layers: int = 8  # residual dilated conv blocks (kernel 3)
+    dilation_cycle: int = 4  # block i has dilation 2 ** (i % dilation_cycle)
+    speaker_dim: int = 32  # learned speaker embedding size
+    harmonics: int = 64  # sines at k x F0, k = 1..harmonics (those at or above Nyquist are masked)
+    noise_bins: int = 65  # bins of each frame's noise filter, 0..Nyquist (FIR length 2 * (bins - 1))
+    # multi-resolution STFT loss (auraloss): FFT sizes, hop = size / 4, Hann windows
+    stft_sizes: list[int] = field(default_factory=lambda: [2048, 1024, 512, 256, 128, 64])
+
+    def __post_init__(self) -> None:
+        if self.type != "source_filter":
+            raise VQSpeechError(f"config: a source-filter config has type 'source_filter', got '{self.type}'")
+        for name in ("channels", "layers", "dilation_cycle", "speaker_dim", "harmonics"):
+            if getattr(self, name) < 1:
+                raise VQSpeechError(f"config: decoder {name} must be >= 1, got {getattr(self, name)}")
+        if self.noise_bins < 2:
+            raise VQSpeechError(f"config: decoder noise_bins must be >= 2, got {self.noise_bins}")
+        if not self.stft_sizes or any(n < 16 for n in self.stft_sizes):
+            raise VQSpeechError(f"config: decoder stft_sizes must be FFT sizes >= 16, got {self.stft_sizes}")
+
+    @property
+    def context(self) -> int:
+        """Frames each side that one output frame of the network sees."""
+        return sum(2 ** (i % self.dilation_cycle) for i in range(self.layers))
+
+
+DECODER_TYPES = {"wavenet": WaveNetConfig, "source_filter": SourceFilterConfig}
+DecoderConfig = WaveNetConfig | SourceFilterConfig
+
+
+def decoder_config(value) -> DecoderConfig:
+    """A decoder config from a dict (its `type` picks the class; no type = "wavenet", as before types)."""
+    from vqspeech.config import from_dict
+
+    if isinstance(value, (WaveNetConfig, SourceFilterConfig)):
+        return value
+    if not isinstance(value, dict):
+        raise VQSpeechError(f"config: 'decoder' must be a mapping, got {value!r}")
+    kind = value.get("type", "wavenet")
+    if kind not in DECODER_TYPES:
+        raise VQSpeechError(f"config: unknown decoder type {kind!r} (known: {', '.join(DECODER_TYPES)}; "
+                            "a model made by a newer vqspeech needs an upgrade)")
+    return from_dict(DECODER_TYPES[kind], value, "decoder")
+
+
+@dataclass
+class F0HeadConfig:
+    """The F0 head: voicing + log-F0 per frame from the quantized codes and the speaker (non-causal)."""
+
+    channels: int = 128  # channels of the residual dilated conv blocks
+    layers: int = 7  # blocks; block i has dilation 2 ** (i % dilation_cycle)
+    dilation_cycle: int = 7  # 7 layers of kernel 3: context 127 frames each side (0.51 s at 250 frames/s)
+    kernel_size: int = 3  # taps of each dilated conv (odd: centred)
+    f0_ref: float = 150.0  # Hz: the head's log-F0 output is log(f0_ref) + network output
+    loss_weight: float = 1.0  # weight of its loss (BCE voicing + L1 log-F0) in the VQ-VAE's loss
+    tracker: str = "praat"  # the pitch tracker whose F0 it is trained on (vqspeech.pitch.TRACKERS)
+
+    def __post_init__(self) -> None:
+        if self.channels < 1 or self.layers < 1 or self.dilation_cycle < 1:
+            raise VQSpeechError("config: f0_head channels, layers and dilation_cycle must be >= 1")
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
+            raise VQSpeechError(f"config: f0_head kernel_size must be odd and >= 3, got {self.kernel_size}")
+        if not self.f0_ref > 0 or not self.loss_weight >= 0:
+            raise VQSpeechError("config: f0_head f0_ref must be > 0 and loss_weight >= 0")
+        from vqspeech.pitch.track import TRACKERS
+
+        if self.tracker not in TRACKERS:
+            raise VQSpeechError(f"config: f0_head tracker must be one of {', '.join(TRACKERS)}, got '{self.tracker}'")
+
+    @property
+    def context(self) -> int:
+        """Frames each side that one prediction sees."""
+        return (self.kernel_size // 2) * sum(2 ** (i % self.dilation_cycle) for i in range(self.layers))
 
 
 @dataclass
@@ -134,10 +222,15 @@ class VQVAEConfig:
     speakers: list[str] = field(default_factory=list)  # speaker names; decoder speaker i = speakers[i]
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # hop 64, 128 hidden channels
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)  # K=512, D=64, loss mode
-    decoder: WaveNetConfig = field(default_factory=WaveNetConfig)  # the "small" WaveNet
-    upsample: Literal["repeat", "transposed"] = "repeat"  # codes -> sample rate: repeat x hop or learned
+    # a WaveNetConfig (type "wavenet", the default: the "small" WaveNet) or a SourceFilterConfig
+    decoder: Any = field(default_factory=WaveNetConfig)
+    upsample: Literal["repeat", "transposed"] = "repeat"  # codes -> sample rate (WaveNet): repeat x hop or learned
+    f0_head: F0HeadConfig | None = None  # predicts F0 from the codes; required by the source-filter decoder
 
     def __post_init__(self) -> None:
+        self.decoder = decoder_config(self.decoder)
+        if isinstance(self.decoder, SourceFilterConfig) and self.f0_head is None:
+            raise VQSpeechError("config: the source_filter decoder needs an f0_head (its pitch at decoding time)")
         if len(set(self.speakers)) != len(self.speakers):
             raise VQSpeechError("config: speakers must be unique")
 
@@ -145,6 +238,10 @@ class VQVAEConfig:
     def hop(self) -> int:
         """Samples per code."""
         return self.encoder.hop
+
+    @property
+    def decoder_type(self) -> str:
+        return self.decoder.type
 
     @property
     def code_rate(self) -> float:

@@ -1,7 +1,13 @@
-"""The VQ-VAE: encoder -> vector quantizer -> speaker-conditioned WaveNet decoder over 8-bit mu-law.
+"""The VQ-VAE: encoder -> vector quantizer -> speaker-conditioned decoder, plus an optional F0 head.
 
-Teacher forcing: targets are `mu_law_encode(wav)`; the decoder input is the targets shifted right by
-one with 128 (the mu-law zero) first, so logits[:, :, t] predict sample t from samples < t.
+Decoder types (`VQVAEConfig.decoder.type`):
+- "wavenet": the paper's WaveNet over 8-bit mu-law. Teacher forcing: targets are `mu_law_encode(wav)`;
+  the decoder input is the targets shifted right by one with 128 (the mu-law zero) first, so
+  logits[:, :, t] predict sample t from samples < t. Loss: cross-entropy.
+- "source_filter": harmonic-plus-noise synthesis from frame F0 (`vqspeech.models.source_filter`),
+  teacher-forced with the tracker's F0 in training. Loss: multi-resolution STFT.
+The F0 head (`vqspeech.models.f0_head`), when configured, adds its own weighted loss on the tracker's
+F0; at decoding time it gives the source-filter decoder its pitch.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vqspeech.errors import VQSpeechError
-from vqspeech.models.config import VQVAEConfig
+from vqspeech.models.config import SourceFilterConfig, VQVAEConfig
 from vqspeech.models.encoder import Encoder
+from vqspeech.models.f0_head import F0Head, F0Prediction, f0_loss
 from vqspeech.models.quantizer import VectorQuantizer
+from vqspeech.models.source_filter import SourceFilterDecoder, stft_loss_fn
 from vqspeech.models.wavenet import WaveNet
 
 MU_LAW_CLASSES = 256
@@ -34,25 +42,31 @@ def mu_law_encode_torch(wav: torch.Tensor, channels: int = MU_LAW_CLASSES) -> to
 
 @dataclass
 class VQVAEOutput:
-    logits: torch.Tensor  # [B, 256, T]
-    loss: torch.Tensor  # scalar recon_loss + vq_loss
-    recon_loss: torch.Tensor  # scalar cross-entropy, nats per sample
+    logits: torch.Tensor | None  # [B, 256, T] (wavenet) or None
+    loss: torch.Tensor  # scalar recon_loss + vq_loss (+ f0_head.loss_weight * f0 loss)
+    recon_loss: torch.Tensor  # scalar: cross-entropy in nats per sample (wavenet) or MR-STFT loss
     vq_loss: torch.Tensor  # scalar quantizer loss (codebook + beta * commitment, or beta * commitment)
     commitment_loss: torch.Tensor  # scalar
     perplexity: torch.Tensor  # scalar code perplexity of the batch
     usage: torch.Tensor  # scalar fraction of codes used in the batch
     codes: torch.Tensor  # [B, ceil(T / hop)] int64
+    wav: torch.Tensor | None = None  # [B, T] the source-filter decoder's output
+    f0_metrics: dict | None = None  # the F0 head's loss terms and errors (when it and an F0 track exist)
 
 
 class VQVAE(nn.Module):
     """Wires built parts together; build one from a config with `build_vqvae`."""
 
-    def __init__(self, encoder: Encoder, quantizer: VectorQuantizer, decoder: WaveNet, config: VQVAEConfig):
+    def __init__(self, encoder: Encoder, quantizer: VectorQuantizer, decoder: WaveNet | SourceFilterDecoder,
+                 config: VQVAEConfig, f0_head: F0Head | None = None):
         super().__init__()
         self.config = config
         self.encoder = encoder
         self.quantizer = quantizer
         self.decoder = decoder
+        self.f0_head = f0_head
+        self.decoder_type = config.decoder.type
+        self._aux: dict = {}  # not a submodule: losses built on first use (never saved)
         self.speakers: list[str] = list(config.speakers)
         self.hop = config.hop
         self.sample_rate = config.sample_rate
@@ -63,6 +77,17 @@ class VQVAE(nn.Module):
         self.upsampler = (
             nn.ConvTranspose1d(D, D, 2 * self.hop, stride=self.hop) if config.upsample == "transposed" else None
         )
+
+    @property
+    def is_wavenet(self) -> bool:
+        return self.decoder_type == "wavenet"
+
+    def predict_f0(self, quantized: torch.Tensor, speaker: torch.Tensor | None) -> F0Prediction:
+        """quantized [B, D, N] -> the F0 head's prediction (VQSpeechError when the model has no head)."""
+        if self.f0_head is None:
+            raise VQSpeechError("this model has no F0 head: train one with `vqspeech train f0 --vqvae MODEL "
+                                "--data DIR --out EXP`")
+        return self.f0_head(quantized, self._speaker(speaker, quantized.shape[0]))
 
     def speaker_index(self, name: str) -> int:
         """The decoder's index of speaker `name`."""
@@ -106,17 +131,40 @@ class VQVAE(nn.Module):
             return self.decoder(inputs, quantized, spk, cond_repeat=self.hop)
         return self.decoder(inputs, self._upsample(quantized)[:, :, : inputs.shape[1]], spk)
 
-    def forward(self, wav: torch.Tensor, speaker: torch.Tensor | None = None) -> VQVAEOutput:
-        """wav: [B, 1, T] float in [-1, 1], speaker: [B] int64 -> VQVAEOutput (loss = recon + vq)."""
+    def forward(self, wav: torch.Tensor, speaker: torch.Tensor | None = None,
+                f0: torch.Tensor | None = None) -> VQVAEOutput:
+        """wav: [B, 1, T] float in [-1, 1], speaker: [B] int64, f0: [B, ceil(T / hop)] tracker Hz (0 =
+        unvoiced; needed by the source-filter decoder and to train the F0 head) -> VQVAEOutput."""
         z = self.encoder(wav)
         q = self.quantizer(z)
-        targets = mu_law_encode_torch(wav[:, 0])
-        inputs = F.pad(targets[:, :-1], (1, 0), value=MU_LAW_ZERO)
-        logits = self.decoder_logits(inputs, q.quantized, speaker)
-        recon = F.cross_entropy(logits.float(), targets)
-        return VQVAEOutput(logits=logits, loss=recon + q.loss, recon_loss=recon, vq_loss=q.loss,
+        logits = out_wav = None
+        if self.is_wavenet:
+            targets = mu_law_encode_torch(wav[:, 0])
+            inputs = F.pad(targets[:, :-1], (1, 0), value=MU_LAW_ZERO)
+            logits = self.decoder_logits(inputs, q.quantized, speaker)
+            recon = F.cross_entropy(logits.float(), targets)
+        else:
+            if f0 is None:
+                raise ValueError("the source-filter decoder trains on an F0 track: pass f0 [B, N]")
+            from vqspeech.models.source import fill_unvoiced
+
+            n = q.quantized.shape[2]
+            f0 = f0[:, :n].float()
+            spk = self._speaker(speaker, wav.shape[0])
+            out_wav = self.decoder(q.quantized, spk, fill_unvoiced(f0), (f0 > 0).float())
+            if "stft" not in self._aux:
+                self._aux["stft"] = stft_loss_fn(self.config.decoder, self.sample_rate)
+            recon = self._aux["stft"](out_wav[:, None, : wav.shape[2]].float(), wav.float())
+        loss = recon + q.loss
+        f0_metrics = None
+        if self.f0_head is not None and f0 is not None:
+            pred = self.f0_head(q.quantized, self._speaker(speaker, wav.shape[0]))
+            fl, f0_metrics = f0_loss(pred, f0)
+            f0_metrics = {"f0_loss": fl.detach(), **f0_metrics}
+            loss = loss + self.config.f0_head.loss_weight * fl
+        return VQVAEOutput(logits=logits, loss=loss, recon_loss=recon, vq_loss=q.loss,
                            commitment_loss=q.commitment_loss, perplexity=q.perplexity, usage=q.usage,
-                           codes=q.codes)
+                           codes=q.codes, wav=out_wav, f0_metrics=f0_metrics)
 
 
 def build_vqvae(config: VQVAEConfig, sync_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> VQVAE:
@@ -124,6 +172,10 @@ def build_vqvae(config: VQVAEConfig, sync_fn: Callable[[torch.Tensor], torch.Ten
     D = config.quantizer.dim
     encoder = Encoder(config.encoder, D)
     quantizer = VectorQuantizer(config.quantizer, sync_fn=sync_fn)
-    decoder = WaveNet(config.decoder, MU_LAW_CLASSES, MU_LAW_CLASSES, cond_channels=D,
-                      num_speakers=len(config.speakers))
-    return VQVAE(encoder, quantizer, decoder, config)
+    n_spk = len(config.speakers)
+    if isinstance(config.decoder, SourceFilterConfig):
+        decoder = SourceFilterDecoder(config.decoder, D, n_spk, config.hop, config.sample_rate)
+    else:
+        decoder = WaveNet(config.decoder, MU_LAW_CLASSES, MU_LAW_CLASSES, cond_channels=D, num_speakers=n_spk)
+    f0_head = F0Head(config.f0_head, D, n_spk) if config.f0_head is not None else None
+    return VQVAE(encoder, quantizer, decoder, config, f0_head)

@@ -82,7 +82,11 @@ def load_train_config(
     """Defaults, then the YAML file `config` (name or path), then `--set` overrides; validated."""
     base = to_dict(TrainConfig())
     base["model"] = to_dict(_model_config_cls(kind)())
-    data = base if config is None else merge(base, _floats(load_yaml(resolve_config_path(config, kind))))
+    user = {} if config is None else _floats(load_yaml(resolve_config_path(config, kind)))
+    dec = user.get("model", {}).get("decoder") if isinstance(user.get("model"), dict) else None
+    if isinstance(dec, dict) and dec.get("type", "wavenet") != base["model"].get("decoder", {}).get("type"):
+        base["model"]["decoder"] = {}  # another decoder type: its own defaults, not the WaveNet's keys
+    data = merge(base, user)
     unknown = sorted(set(data) - {"model", "train", "data"})
     if unknown:
         raise VQSpeechError(f"config: unknown key '{unknown[0]}' (known: data, model, train)")

@@ -22,21 +22,24 @@ log = logging.getLogger(__name__)
 
 
 def vqvae_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """batch = (wav [B, 1, T] float, speaker [B] int64) -> (total loss, metrics)."""
-    wav, spk = batch
-    out = model(wav, spk)
+    """batch = (wav [B, 1, T] float, speaker [B] int64[, f0 [B, T // hop] Hz]) -> (total loss, metrics)."""
+    wav, spk = batch[0], batch[1]
+    f0 = batch[2] if len(batch) > 2 else None
+    out = model(wav, spk, f0) if f0 is not None else model(wav, spk)
     metrics = {
         "recon_loss": out.recon_loss.detach().float(),
         "vq_loss": out.vq_loss.detach().float(),
         "perplexity": torch.as_tensor(out.perplexity).detach().float(),
         "usage": torch.as_tensor(out.usage).detach().float(),
     }
+    for k, v in (out.f0_metrics or {}).items():
+        metrics[k] = torch.as_tensor(v).detach().float()
     return out.loss.float(), metrics
 
 
-def _derived(crop: int, rate: int):
+def _derived(crop: int, rate: int, wavenet: bool = True):
     def f(m: dict[str, float]) -> dict[str, float]:
-        out = {"recon_bits_per_sample": m["recon_loss"] / math.log(2)} if "recon_loss" in m else {}
+        out = {"recon_bits_per_sample": m["recon_loss"] / math.log(2)} if "recon_loss" in m and wavenet else {}
         if "samples_per_s" in m:  # seconds of audio trained on per second
             out["audio_s_per_s"] = m["samples_per_s"] * crop / rate
         return out
@@ -68,6 +71,12 @@ def train_vqvae(
         else:
             mcfg.speakers = data_speakers
         cfg.model = to_dict(mcfg)
+        f0_train = f0_dev = None
+        if mcfg.f0_head is not None:  # the F0 head (and a source-filter decoder) train on a tracker's F0
+            from vqspeech.pitch.cache import open_f0_caches
+
+            f0_train, f0_dev = open_f0_caches([train_cache, dev_cache], mcfg.hop, mcfg.f0_head.tracker, info,
+                                              progress)
         prepare_exp(exp, cfg, info, resume)
 
         torch.manual_seed(t.seed)
@@ -78,14 +87,15 @@ def train_vqvae(
         dev = []
         if dev_cache is not None:
             dev = fixed_crops(dev_cache, t.crop_samples, t.batch_size, cfg.data.dev_batches,
-                              cfg.data.max_dev_utts, spk_index)
+                              cfg.data.max_dev_utts, spk_index, f0=f0_dev)
             if not dev:
                 log.warning(f"{dev_dir}: no dev utterance has a training speaker; validation skipped")
         task = Task(
             name="vqvae", model=model, model_config=config_to_dict(cfg)["model"],
-            batches=CropBatches(train_cache, sampler, spk_index), loss_fn=vqvae_loss,
+            batches=CropBatches(train_cache, sampler, spk_index, f0=f0_train), loss_fn=vqvae_loss,
             export_fn=lambda m, d: save_model(m, d), dev_batches=dev,
-            samples_per_batch=t.batch_size, sampler_state=sampler.state(), extra_metrics=_derived(t.crop_samples, mcfg.sample_rate),
+            samples_per_batch=t.batch_size, sampler_state=sampler.state(), extra_metrics=_derived(t.crop_samples, mcfg.sample_rate,
+                                                                                 mcfg.decoder.type == "wavenet"),
         )
         summary = run_training(task, t, exp, info, device, resume=resume, workers=cfg.data.workers,
                                progress=progress)
