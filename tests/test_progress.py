@@ -94,3 +94,19 @@ def test_stderr_is_the_default(capsys, clock):
         clock.t += 1
     err = capsys.readouterr().err
     assert "\r" not in err and err.splitlines()[-1].startswith("d: 100%")
+
+
+def test_every_bar_goes_through_progress_bar():
+    """tqdm is imported by vqspeech.progress only, so no bar writes carriage returns into a log."""
+    import ast
+    from pathlib import Path
+
+    root = Path(progress.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(m.split(".")[0] == "tqdm" for m in mods) and path.name != "progress.py":
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert not offenders, f"use vqspeech.progress.progress_bar instead of tqdm: {offenders}"
