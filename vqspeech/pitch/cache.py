@@ -112,12 +112,12 @@ def open_f0_cache(audio_cache, hop: int, tracker: str = DEFAULT_TRACKER, build: 
 
 def build_f0_cache(audio_cache, hop: int, tracker: str = DEFAULT_TRACKER, progress: bool = True) -> None:
     """Track F0 of every utterance of `audio_cache` into its directory (atomic: data, then index)."""
-    from tqdm import tqdm
+    from vqspeech.progress import progress_bar
 
     data_path, index_path = _files(audio_cache, hop, tracker)
     voiced = total = 0
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
-        for i in tqdm(range(len(audio_cache)), desc="tracking F0", unit="utt", disable=not progress,
+        for i in progress_bar(range(len(audio_cache)), desc="tracking F0", unit="utt", disable=not progress,
                       leave=False):
             f0, _ = track_f0(audio_cache.utterance(i), audio_cache.sample_rate, hop, tracker)
             fh.write(f0.astype("<f4").tobytes())
