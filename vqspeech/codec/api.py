@@ -147,12 +147,24 @@ def speaker_id(model, speaker: str | int | None) -> int:
 
 def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
                 seed: int | None = None, num_samples: int | None = None, progress: bool = False,
-                chunk_seconds: float = DECODE_CHUNK_SECONDS) -> Iterator[np.ndarray]:
+                chunk_seconds: float = DECODE_CHUNK_SECONDS, f0_shift: float = 0.0) -> Iterator[np.ndarray]:
     """Yield the decoded waveform of `codes: [N] int` in float32 blocks, carrying the generator's state.
 
     Same result as `vqspeech.generate.decode_codes(model, [codes], [speaker], ...)` (same seed, same
-    backend), but holding only one chunk's conditioning. Backend: numba on the CPU, torch on CUDA."""
+    backend), but holding only one chunk's conditioning. Backend: numba on the CPU, torch on CUDA.
+    A source-filter model decodes through `vqspeech.generate.source_filter` (temperature unused; its
+    pitch from the F0 head, moved by `f0_shift` semitones)."""
     import torch
+
+    if not getattr(model, "is_wavenet", True):
+        from vqspeech.generate.source_filter import sf_blocks
+
+        yield from sf_blocks(model, codes, speaker_id(model, speaker), seed=seed, num_samples=num_samples,
+                             progress=progress, f0_shift=f0_shift)
+        return
+    if f0_shift:
+        raise VQSpeechError("--f0-shift needs a decoder driven by F0 (decoder type source_filter); "
+                            "this model's WaveNet decoder has no pitch input")
 
     from vqspeech.audio import mu_law_decode
     from vqspeech.generate import DECODER_FIRST_INPUT, _Progress
@@ -217,22 +229,23 @@ def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, t
 
 def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
                        seed: int | None = None, num_samples: int | None = None,
-                       progress: bool = False) -> np.ndarray:
+                       progress: bool = False, f0_shift: float = 0.0) -> np.ndarray:
     """codes: [N] int -> waveform [num_samples or N * hop] float32 in [-1, 1] (see `iter_decode`)."""
     blocks = list(iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
-                              num_samples=num_samples, progress=progress))
+                              num_samples=num_samples, progress=progress, f0_shift=f0_shift))
     return np.concatenate(blocks)
 
 
 def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: str | int | None = None, *,
                    temperature: float = 1.0, seed: int | None = None, num_samples: int | None = None,
-                   progress: bool = False, on_block: Callable[[int], None] | None = None) -> Path:
+                   progress: bool = False, on_block: Callable[[int], None] | None = None,
+                   f0_shift: float = 0.0) -> Path:
     """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete)."""
     from vqspeech.codec.stream_audio import audio_writer
 
     with audio_writer(path, int(model.sample_rate)) as write:
         for block in iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
-                                 num_samples=num_samples, progress=progress):
+                                 num_samples=num_samples, progress=progress, f0_shift=f0_shift):
             write(block)
             if on_block is not None:
                 on_block(block.size)

@@ -166,10 +166,12 @@ def decode_cmd(
     prior: Path | None = typer.Option(None, "--prior", help="Prior for entropy-coded files (default: bundled)."),
     ignore_mismatch: bool = typer.Option(False, "--ignore-model-mismatch",
                                          help="Decode codes made by another model anyway."),
+    f0_shift: float = typer.Option(0.0, "--f0-shift", help="Move the pitch by this many semitones "
+                                   "(source-filter decoders)."),
     device: str = typer.Option("cpu", "--device", help="cpu (numba kernel) or cuda (torch incremental)."),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
-    """Decode .vqs files to audio with the WaveNet decoder (x.vqs -> x.decoded.wav).
+    """Decode .vqs files to audio with the model's decoder (x.vqs -> x.decoded.wav).
 
     Refuses a .vqs made by another model (fingerprint in the header) unless --ignore-model-mismatch.
 
@@ -203,7 +205,7 @@ def decode_cmd(
         check_model(header, vq, fp, str(inp), ignore_mismatch)
         spk = _speaker_for(vq, speaker, header.speaker)
         decode_to_file(vq, codes, o, spk, temperature=temperature, seed=seed,
-                       num_samples=max(1, header.num_samples), progress=True)
+                       num_samples=max(1, header.num_samples), progress=True, f0_shift=f0_shift)
         name = vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk
         typer.echo(f"{inp} -> {o}: {header.duration:.2f} s decoded as speaker {name}")
 
@@ -217,10 +219,13 @@ def convert_cmd(
     model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature (0 = argmax)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    f0_shift: float = typer.Option(0.0, "--f0-shift", help="Move the pitch by this many semitones "
+                                   "(source-filter decoders)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
-    """Voice conversion: encode, then decode as another speaker.
+    """Voice conversion: encode, then decode as another speaker (a source-filter model also takes the
+    target's pitch range from its F0 head).
 
     Examples:
 
@@ -237,7 +242,8 @@ def convert_cmd(
     vq, _ = _load(model, "vqvae", device)
     vq.speaker_index(speaker)
     codes, n = encode_file(vq, inp, progress=True)
-    decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True)
+    decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True,
+                   f0_shift=f0_shift)
     typer.echo(f"{inp} -> {o}: {n / vq.sample_rate:.2f} s as speaker {speaker}")
 
 

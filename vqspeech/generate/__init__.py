@@ -118,21 +118,29 @@ def _run(wavenet, lengths: list[int], first_input: int, cond_fn, n_total: int, h
 
 def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, temperature: float = 1.0,
                  seed: int | None = None, backend: str = "auto", num_samples: list[int] | None = None,
-                 progress: bool = False, chunk: int = CHUNK) -> list[np.ndarray]:
-    """Waveforms from codes with the VQ-VAE's WaveNet decoder, all streams in one batch.
+                 progress: bool = False, chunk: int = CHUNK, f0_shift: float = 0.0) -> list[np.ndarray]:
+    """Waveforms from codes with the VQ-VAE's decoder; WaveNet streams run together in one batch.
 
     codes: one [N_i] int array per stream; speakers: one speaker index per stream; temperature 0 =
-    argmax; num_samples: samples per stream (default N_i * hop). Returns float32 waveforms [T_i] in
-    [-1, 1], in the order given.
+    argmax (WaveNet only); num_samples: samples per stream (default N_i * hop); f0_shift: semitones
+    (source-filter only). Returns float32 waveforms [T_i] in [-1, 1], in the order given.
     """
     import torch
-
-    from vqspeech.audio import mu_law_decode
-    from vqspeech.generate.pack import layer_conditioning
 
     _check_temperature(temperature)
     if len(codes) != len(speakers):
         raise VQSpeechError(f"decode: {len(codes)} code streams but {len(speakers)} speakers")
+    if not getattr(model, "is_wavenet", True):
+        from vqspeech.generate.source_filter import decode_many_sf
+
+        return decode_many_sf(model, list(codes), [int(s) for s in speakers], seed=seed, num_samples=num_samples,
+                              progress=progress, f0_shift=f0_shift, backend=backend)
+    if f0_shift:
+        raise VQSpeechError("f0_shift needs a decoder driven by F0 (decoder type source_filter)")
+
+    from vqspeech.audio import mu_law_decode
+    from vqspeech.generate.pack import layer_conditioning
+
     if not codes:
         return []
     hop = int(model.hop)

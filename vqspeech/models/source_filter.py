@@ -88,20 +88,28 @@ class SourceFilterDecoder(nn.Module):
         return amps, noise_mag
 
     def synthesize(self, amps: torch.Tensor, noise_mag: torch.Tensor, f0: torch.Tensor, noise: torch.Tensor,
-                   phase0: torch.Tensor | None = None, frames: slice | None = None
+                   phase0: torch.Tensor | None = None, frames: slice | None = None, backend: str = "torch"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame parameters -> (waveform, phase after the last sample). noise: [B, N * hop].
         `frames` (a slice of frame indices) synthesises only those frames' samples; the harmonics of
         the others are not computed (chunked decoding keeps margins of frames for the noise filter and
-        the amplitude interpolation, and the phase from the previous chunk)."""
+        the amplitude interpolation, and the phase from the previous chunk). backend "numba" (batch 1,
+        no gradient) runs the oscillator bank in `vqspeech.generate.harmonic_kernel`."""
         hop, sr = self.hop, self.sample_rate
         n = amps.shape[2]
-        f0_up = upsample_frames(f0[:, None, :n].float(), hop)[:, 0]
-        amp_up = upsample_frames(amps, hop)
-        noise_part = filtered_noise(noise, noise_mag, hop)
-        if frames is not None:
-            s0, s1 = frames.start * hop, frames.stop * hop
-            f0_up, amp_up, noise_part = f0_up[:, s0:s1], amp_up[:, :, s0:s1], noise_part[:, s0:s1]
+        frames = frames if frames is not None else slice(0, n)
+        s0, s1 = frames.start * hop, frames.stop * hop
+        noise_part = filtered_noise(noise, noise_mag, hop)[:, s0:s1]
+        if backend == "numba":
+            from vqspeech.generate.harmonic_kernel import harmonics_numba
+
+            p0 = 0.0 if phase0 is None else float(phase0.reshape(-1)[0])
+            harm, p1 = harmonics_numba(f0[0, :n].double().cpu().numpy(), amps[0].double().cpu().numpy(), hop, sr,
+                                       frames, p0)
+            out = torch.from_numpy(harm).to(noise_part.device)[None] + noise_part
+            return out, torch.tensor([p1], dtype=torch.float64)
+        f0_up = upsample_frames(f0[:, None, :n].float(), hop)[:, 0][:, s0:s1]
+        amp_up = upsample_frames(amps, hop)[:, :, s0:s1]
         phase, phase_end = harmonic_phase(f0_up, sr, phase0)
         return harmonics(phase, amp_up) + noise_part, phase_end
 

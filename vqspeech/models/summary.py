@@ -39,6 +39,21 @@ def _wavenet_details(cfg: WaveNetConfig) -> str:
     return f'"{name}": {text}' if name else text
 
 
+def _decoder_details(model) -> str:
+    if model.is_wavenet:
+        return "wavenet: " + _wavenet_details(model.decoder.config)
+    c = model.decoder.config
+    return (f"source_filter: {c.layers} gated dilated conv blocks at the code rate, {c.channels} channels, "
+            f"{c.harmonics} harmonics + {c.noise_bins}-bin filtered noise, non-autoregressive")
+
+
+def _decoder_rf(model) -> int:
+    """Samples of the input signal's frames that one output sample depends on."""
+    if model.is_wavenet:
+        return int(model.decoder.receptive_field)
+    return (2 * int(model.decoder.context) + 1) * int(model.hop)
+
+
 def _rf(samples: int, rate: float, unit: str = "samples") -> dict[str, Any]:
     return {unit: samples, "ms": round(1000.0 * samples / rate, 2)}
 
@@ -66,17 +81,24 @@ def model_summary(path: str | os.PathLike) -> dict[str, Any]:
             {"name": "quantizer", "parameters": K * D,
              "details": f"K={K} x D={D}, mode {q.config.mode}, beta {q.config.beta}"},
             {"name": "decoder", "parameters": count_parameters(model.decoder),
-             "details": _wavenet_details(model.decoder.config)
+             "details": _decoder_details(model)
                         + f", speaker dim {model.decoder.config.speaker_dim if model.speakers else 0}"},
         ]
+        if model.f0_head is not None:
+            fc = model.f0_head.config
+            parts.append({"name": "f0_head", "parameters": count_parameters(model.f0_head),
+                          "details": f"{fc.layers} dilated conv blocks, {fc.channels} channels, context "
+                                     f"+-{fc.context} frames ({1000 * fc.context * model.hop / model.sample_rate:.0f} ms), "
+                                     f"trained on {fc.tracker} F0"})
         if model.upsampler is not None:
             parts.append({"name": "upsampler", "parameters": count_parameters(model.upsampler),
                           "details": f"transposed conv, kernel {2 * model.hop}, stride {model.hop}"})
         out.update(
             num_codes=K, latent_dim=D, bits_per_code=bits_per_code(K),
             raw_bitrate_bps=out["code_rate_hz"] * bits_per_code(K), upsample=model.config.upsample,
+            decoder_type=model.decoder_type, f0_head=model.f0_head is not None,
             receptive_field={"encoder": _rf(e.receptive_field, model.sample_rate),
-                             "decoder": _rf(model.decoder.receptive_field, model.sample_rate)},
+                             "decoder": _rf(_decoder_rf(model), model.sample_rate)},
         )
     else:
         assert isinstance(model, CodePrior)
