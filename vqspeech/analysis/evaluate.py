@@ -19,10 +19,12 @@ import numpy as np
 from vqspeech.analysis import eval_common as ec
 from vqspeech.analysis.metrics import align_delay, mcd, missing_metric_notes, quality_metrics
 from vqspeech.errors import VQSpeechError
+from vqspeech.pitch.metrics import compare_pitch, eval_f0, median_f0, semitones
 
 log = logging.getLogger(__name__)
 
 QUALITY = ("mcd", "mcd_4k", "lsd", "pesq", "stoi")
+PITCH = ("voiced_fraction", "vde", "gpe", "ffe", "f0_corr", "f0_rmse_cents")
 
 
 def _per_utt(systems: dict[str, list[dict]], keys: Sequence[str]) -> dict[str, dict[str, list]]:
@@ -106,7 +108,8 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     ex: list[dict] = [{"title": utts[i], "clips": [("original", wavs[i]), (name, recon[i])]}
                       for i in range(min(examples, len(utts)))]
     for i in ec.progress_iter(range(len(utts)), len(utts), progress, "metrics"):
-        systems[name].append({"utt": utts[i], **quality_metrics(wavs[i], recon[i], sr)})
+        systems[name].append({"utt": utts[i], **quality_metrics(wavs[i], recon[i], sr),
+                              **compare_pitch(wavs[i], recon[i], sr)})
     for b in chosen:
         systems[b.name] = []
         bits = 0
@@ -114,18 +117,22 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
             y, nbits = run_baseline(b, wavs[i], sr)
             bits += nbits
             ya, lag = align_delay(wavs[i], y, waveform=b.codec == "opus")
-            systems[b.name].append({"utt": utts[i], "delay_ms": 1000 * lag / sr, **quality_metrics(wavs[i], ya, sr)})
+            systems[b.name].append({"utt": utts[i], "delay_ms": 1000 * lag / sr, **quality_metrics(wavs[i], ya, sr),
+                                    **compare_pitch(wavs[i], ya, sr)})
             if i < len(ex):
                 ex[i]["clips"].append((b.name, ya))
         rows_meta[b.name] = {"kbps": b.kbps, "kbps_coded": bits / seconds / 1000}
-    rows = [{"system": s, **rows_meta[s], **{k: ec.mean_of(r, k) for k in QUALITY}} for s, r in systems.items()]
+    rows = [{"system": s, **rows_meta[s], **{k: ec.mean_of(r, k) for k in (*QUALITY, *PITCH)}}
+            for s, r in systems.items()]
     result = {
         "evaluation": "reconstruct", "model": name, "model_fingerprint": fp, "data": str(dd.path),
         "utterances": len(utts), "seconds": seconds, "temperature": temperature, "seed": seed,
-        "bitrate": bitrate, "notes": notes,
-        "table": {"columns": ["system", "kbps", "kbps_coded", *QUALITY], "rows": rows},
+        "bitrate": bitrate, "notes": notes, "decoder_type": getattr(vq, "decoder_type", "wavenet"),
+        "input_voiced_fraction": ec.mean_of(systems[name], "ref_voiced_fraction"),
+        **{k: rows[0][k] for k in PITCH},
+        "table": {"columns": ["system", "kbps", "kbps_coded", *QUALITY, *PITCH], "rows": rows},
         "systems": {s: {"per_utt": r} for s, r in systems.items()},
-        "per_utt": _per_utt(systems, QUALITY),
+        "per_utt": _per_utt(systems, (*QUALITY, *PITCH)),
     }
     return _finish(result, out, force, ex)
 
@@ -143,6 +150,18 @@ def _centroids(dd, speakers: Sequence[str], sr: int, embedder: str, progress: bo
         embs.setdefault(s, []).append(embed(load_utterance(dd, u, sr), embedder))
     result["reference_id_accuracy"] = leave_one_out_accuracy(embs)
     return centroids(embs)
+
+
+def _speaker_median_f0(dd, speakers: Sequence[str], sr: int, progress: bool) -> dict[str, float]:
+    """Median F0 (Hz) over the voiced frames of each speaker's utterances in DATA."""
+    from vqspeech.data.kaldi import load_utterance
+
+    s2u = dd.spk2utt()
+    todo = [(s, u) for s in speakers for u in s2u.get(s, [])]
+    f0s: dict[str, list[np.ndarray]] = {}
+    for s, u in ec.progress_iter(todo, len(todo), progress, "speaker F0"):
+        f0s.setdefault(s, []).append(eval_f0(load_utterance(dd, u, sr), sr))
+    return {s: median_f0(np.concatenate(v)) for s, v in f0s.items()}
 
 
 def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequence[str] | None = None,
@@ -190,7 +209,9 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
                           [wav[u].size for u, _ in pairs], temperature=temperature, seed=seed,
                           batch_size=batch_size, progress=progress)
     ref_info: dict[str, Any] = {}
-    cents = _centroids(dd, sorted(set(tgts) | {dd.utt2spk[u] for u in srcs}), sr, emb_name, progress, ref_info)
+    involved = sorted(set(tgts) | {dd.utt2spk[u] for u in srcs})
+    cents = _centroids(dd, involved, sr, emb_name, progress, ref_info)
+    spk_f0 = _speaker_median_f0(dd, involved, sr, progress)
     rows, ex = [], []
     for i, (u, t) in enumerate(ec.progress_iter(pairs, len(pairs), progress, "metrics")):
         src = dd.utt2spk[u]
@@ -204,6 +225,12 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
         ident, _ = identify(e, cents)
         row.update(sim_target=cosine(e, cents[t]), sim_source=cosine(e, cents[src]), identified=ident,
                    correct=ident == t)
+        f0_out = eval_f0(conv[i], sr)
+        med = median_f0(f0_out)
+        row.update(voiced_fraction=float((f0_out > 0).mean()), f0_median=med,
+                   st_to_target=semitones(med, spk_f0.get(t, math.nan)),
+                   st_to_source=semitones(med, spk_f0.get(src, math.nan)))
+        row["f0_within_2st"] = bool(abs(row["st_to_target"]) <= 2.0) if math.isfinite(row["st_to_target"]) else None
         rows.append(row)
         if len(ex) < examples and ref_utt is not None:
             ex.append({"title": f"{u} -> {t}", "clips": [("source", wav[u]), (f"converted to {t}", conv[i]),
@@ -211,12 +238,21 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
     if not any(r.get("target_utt") for r in rows):
         notes.append("no target utterance shares a source's text: MCD not computed (is this a parallel set?)")
     acc = float(np.mean([r["correct"] for r in rows]))
-    keys = ["mcd", "mcd_4k", "mcd_unconverted", "sim_target", "sim_source"]
+    keys = ["mcd", "mcd_4k", "mcd_unconverted", "sim_target", "sim_source", "voiced_fraction"]
+    judged_f0 = [r for r in rows if r["f0_within_2st"] is not None]
+    f0_ok = float(np.mean([r["f0_within_2st"] for r in judged_f0])) if judged_f0 else None
+    abs_st = [abs(r["st_to_target"]) for r in judged_f0]
     table_row = {"system": name, "pairs": len(rows), **{k: ec.mean_of(rows, k) for k in keys}, "id_accuracy": acc,
-                 "reference_id_accuracy": ref_info["reference_id_accuracy"]}
+                 "reference_id_accuracy": ref_info["reference_id_accuracy"],
+                 "f0_abs_st_to_target": float(np.mean(abs_st)) if abs_st else None,
+                 "f0_abs_st_to_source": ec.mean_of([{"v": abs(r["st_to_source"])} for r in judged_f0
+                                                    if math.isfinite(r["st_to_source"])], "v"),
+                 "f0_within_2st": f0_ok}
     result = {
         "evaluation": "convert", "model": name, "model_fingerprint": fp, "data": str(dd.path), "embedder": emb_name,
         "targets": tgts, "pairs": len(rows), "id_accuracy": acc, **ref_info, "temperature": temperature, "seed": seed,
+        "speaker_median_f0": spk_f0, "voiced_fraction": table_row["voiced_fraction"],
+        "f0_abs_st_to_target": table_row["f0_abs_st_to_target"], "f0_within_2st": f0_ok,
         "notes": notes, "table": {"columns": list(table_row), "rows": [table_row]},
         "per_pair": rows, "per_utt": _per_utt({name: rows}, ["mcd", "mcd_4k", "sim_target", "sim_source"]),
     }
@@ -282,7 +318,8 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
     dec_idx = [vq.speaker_index(s) if s is not None else 0 for s in req]
     wavs = ec.decode_many(vq, streams, dec_idx, [c.size * vq.hop for c in streams], temperature=temperature,
                           seed=seed, batch_size=8, progress=progress)
-    rows = [{"speaker": s, "codes_used": int(np.unique(c).size)} for s, c in zip(req, streams, strict=True)]
+    rows = [{"speaker": s, "codes_used": int(np.unique(c).size), "voiced_fraction": float((eval_f0(w, sr) > 0).mean())}
+            for s, c, w in zip(req, streams, wavs, strict=True)]
     id_spks = [s for s in dict.fromkeys(req) if dd is not None and s in dd.speakers()]
     if dd is None:
         notes.append("no --data: NLL and speaker identification skipped")
@@ -290,11 +327,15 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
         emb_name, note = resolve_embedder(embedder)
         notes += [note] if note else []
         cents = _centroids(dd, dd.speakers(), sr, emb_name, progress, result)
+        spk_f0 = _speaker_median_f0(dd, id_spks, sr, progress)
+        result["speaker_median_f0"] = spk_f0
         for r, w in zip(rows, wavs, strict=True):
             if r["speaker"] in cents:
                 e = embed(w, emb_name)
                 ident, _ = identify(e, cents)
                 r.update(identified=ident, correct=ident == r["speaker"], sim_target=cosine(e, cents[r["speaker"]]))
+            if r["speaker"] in spk_f0:
+                r["st_to_speaker"] = semitones(median_f0(eval_f0(w, sr)), spk_f0[r["speaker"]])
         result["embedder"] = emb_name
     else:
         notes.append("none of the sampled speakers has utterances in the data dir: identification skipped")
@@ -305,7 +346,11 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
     table_row = {"system": f"{result['prior']} + {name}", "nll_bits_per_code": result.get("nll_bits_per_code"),
                  "nll_kbps": result.get("nll_kbps"), "samples": len(rows), "id_accuracy": acc,
                  "sim_target": ec.mean_of(judged, "sim_target"),
-                 "reference_id_accuracy": result.get("reference_id_accuracy")}
+                 "reference_id_accuracy": result.get("reference_id_accuracy"),
+                 "voiced_fraction": ec.mean_of(rows, "voiced_fraction"),
+                 "f0_abs_st_to_speaker": ec.mean_of([{"v": abs(r["st_to_speaker"])} for r in rows
+                                                     if math.isfinite(r.get("st_to_speaker", math.nan))], "v")}
+    result["voiced_fraction"] = table_row["voiced_fraction"]
     result["table"] = {"columns": list(table_row), "rows": [table_row]}
     result["per_utt"] = _per_utt({name: judged}, ["sim_target"]) if judged else {}
     ex = [{"title": f"sample {i} ({s or 'no speaker'})", "clips": [("sample", w)]}

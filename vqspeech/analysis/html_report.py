@@ -30,7 +30,10 @@ LABELS = {"kbps": "kbps", "kbps_coded": "kbps (coded / measured)", "mcd": "MCD d
           "lsd": "LSD dB", "pesq": "PESQ-WB", "stoi": "STOI", "mcd_unconverted": "MCD unconverted dB",
           "sim_target": "sim. target", "sim_source": "sim. source", "id_accuracy": "speaker ID acc.",
           "reference_id_accuracy": "ID acc. of real utts (leave-one-out)",
-          "nll_bits_per_code": "NLL bits/code", "nll_kbps": "NLL kbps"}
+          "nll_bits_per_code": "NLL bits/code", "nll_kbps": "NLL kbps", "voiced_fraction": "voiced",
+          "vde": "VDE", "gpe": "GPE", "ffe": "FFE", "f0_corr": "log-F0 corr.", "f0_rmse_cents": "F0 RMSE cents",
+          "f0_abs_st_to_target": "|F0 - target| st", "f0_abs_st_to_source": "|F0 - source| st",
+          "f0_within_2st": "F0 within 2 st", "f0_abs_st_to_speaker": "|F0 - speaker| st"}
 
 
 def check_out(out: str | Path, force: bool) -> None:
@@ -108,6 +111,7 @@ def _slug(s: str) -> str:
 def write_report(out: str | Path, result: dict, examples: Sequence[dict], force: bool = False,
                  sample_rate: int = 16000) -> Path:
     """Write the report dir; `examples`: [{"title": str, "clips": [(label, wav [T] float32)]}]."""
+    from vqspeech.analysis.plots import plot_spectrogram_f0
     from vqspeech.audio import save_audio
 
     out = Path(out)
@@ -128,8 +132,11 @@ def write_report(out: str | Path, result: dict, examples: Sequence[dict], force:
             for label, wav in ex["clips"]:
                 fname = f"audio/{i:02d}_{_slug(label)}.wav"
                 save_audio(tmp / fname, np.clip(np.asarray(wav, dtype=np.float32), -1, 1), sample_rate)
+                png = fname[:-4] + ".png"
+                plot_spectrogram_f0(wav, sample_rate, tmp / png, label)
                 cells.append(f"<td>{html.escape(label)}<br><audio controls preload=\"none\" "
-                             f"src=\"{html.escape(fname)}\"></audio></td>")
+                             f"src=\"{html.escape(fname)}\"></audio><br><img src=\"{html.escape(png)}\" "
+                             f"alt=\"spectrogram and F0 of {html.escape(label)}\"></td>")
             ex_html.append(f"<h3>{html.escape(ex['title'])}</h3><table><tr>{''.join(cells)}</tr></table>")
         page = [
             "<!doctype html><html><head><meta charset=\"utf-8\">", f"<title>{html.escape(title)}</title>",

@@ -79,3 +79,56 @@ def plot_per_phone_accuracy(metrics: dict[str, Any], path: str | os.PathLike, ti
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+def plot_spectrogram_f0(wav: np.ndarray, sample_rate: int, path: str | os.PathLike, title: str = "",
+                        f0: np.ndarray | None = None, width: float = 4.0) -> None:
+    """A log-magnitude spectrogram (0-4 kHz) with the F0 contour drawn over it (default tracker at
+    100 frames/s, or `f0` Hz at 100 frames/s; unvoiced frames are gaps)."""
+    from vqspeech.pitch.metrics import EVAL_HOP_SECONDS, eval_f0
+
+    plt = _pyplot()
+    x = np.asarray(wav, dtype=np.float32).reshape(-1)
+    f0 = eval_f0(x, sample_rate) if f0 is None else np.asarray(f0, np.float64)
+    n_fft, hop = 512, 128
+    if x.size < n_fft:
+        x = np.pad(x, (0, n_fft - x.size))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
+    spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T + 1e-6)
+    fmax = 4000.0
+    bins = int(fmax / (sample_rate / n_fft)) + 1
+    fig, ax = plt.subplots(figsize=(width, 2.2))
+    dur = x.size / sample_rate
+    ax.imshow(spec[:bins], origin="lower", aspect="auto", extent=[0, dur, 0, fmax], cmap="magma",
+              vmin=spec.max() - 80, vmax=spec.max())
+    t = np.arange(f0.size) * EVAL_HOP_SECONDS + EVAL_HOP_SECONDS / 2
+    ax.plot(t, np.where(f0 > 0, f0, np.nan), color="cyan", linewidth=1.2, label="F0")
+    ax.set_ylim(0, fmax)
+    ax.set_xlabel("s")
+    ax.set_ylabel("Hz")
+    voiced = float((f0 > 0).mean()) if f0.size else 0.0
+    ax.set_title(f"{title} ({100 * voiced:.0f}% voiced)" if title else f"{100 * voiced:.0f}% voiced", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_f0_contours(contours: list[tuple[str, np.ndarray, np.ndarray]], frame_seconds: float,
+                     path: str | os.PathLike, title: str = "") -> None:
+    """One panel per utterance: the tracker's F0 (reference) and the F0 head's, Hz over seconds."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(contours), 1, figsize=(8, 1.8 * len(contours)), squeeze=False)
+    for ax, (utt, ref, pred) in zip(axes[:, 0], contours, strict=True):
+        t = np.arange(max(ref.size, pred.size)) * frame_seconds
+        ax.plot(t[: ref.size], np.where(ref > 0, ref, np.nan), color="black", linewidth=1.5, label="tracker")
+        ax.plot(t[: pred.size], np.where(pred > 0, pred, np.nan), color="tab:orange", linewidth=1.0,
+                label="F0 head")
+        ax.set_title(utt, fontsize=8)
+        ax.set_ylabel("Hz")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("s")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""`vqspeech analyze phones`: how a model's codes line up with phone alignments."""
+"""`vqspeech analyze phones|pitch`: how a model's codes line up with phones; the F0 head vs a tracker."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(no_args_is_help=True, help="Analyse codes: how they line up with phones.")
+    group = typer.Typer(no_args_is_help=True, help="Analyse codes: how they line up with phones and carry pitch.")
     app.add_typer(group, name="analyze")
+
+    register_pitch(group)
 
     @group.command("phones", help=PHONES_HELP, no_args_is_help=True)
     def phones(
@@ -73,3 +75,42 @@ def register(app: typer.Typer) -> None:
                 f" {m['num_phones']} phones, {m['frames']} frames"
             )
         typer.echo(f"report: {result['report_dir']}")
+
+
+PITCH_HELP = """The F0 head's pitch from the codes against a pitch tracker on the input audio.
+
+VDE, GPE, FFE, log-F0 correlation and RMSE in cents, per speaker and overall, at the code rate, with
+the tracker the head was trained on. --speaker X predicts every utterance's pitch for speaker X (what
+voice conversion uses) and reports the predictions' median F0 against X's. Writes metrics.json,
+summary.md and f0_contours.png to --out (default: MODEL/pitch, or ./pitch_default for the bundled model).
+
+Examples:
+
+  vqspeech analyze pitch --data data/test
+
+  vqspeech analyze pitch --model exp/vqvae/model --data data/test --speaker gb_f4 --out reports/pitch
+"""
+
+
+def register_pitch(group: typer.Typer) -> None:
+    @group.command("pitch", help=PITCH_HELP, no_args_is_help=True)
+    def pitch(
+        data: Path = typer.Option(..., "--data", "-d", help="Kaldi data dir whose utterances are analysed."),
+        model: Path = typer.Option(None, "--model", "-m", help="VQ-VAE model dir with an F0 head (default: bundled)."),
+        out: Path = typer.Option(None, "--out", "-o", help="Report dir (default: MODEL/pitch or ./pitch_default)."),
+        speaker: str = typer.Option(None, "--speaker", "-s", help="Predict for this speaker instead of each source's."),
+        max_utts: int = typer.Option(None, "--max-utts", min=1, help="Analyse only the first N utterances."),
+        force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
+    ) -> None:
+        from vqspeech.analysis.pitch import analyze_pitch
+
+        if out is None:
+            out = Path("pitch_default") if model is None else model / "pitch"
+        r = analyze_pitch(model, data, out=out, speaker=speaker, max_utts=max_utts, force=force, progress=True)
+        typer.echo(f"{r['model']}: VDE {r['vde']:.1%}, GPE {r['gpe']:.1%}, FFE {r['ffe']:.1%}, log-F0 corr "
+                   f"{r['f0_corr']:.3f}, RMSE {r['f0_rmse_cents']:.0f} cents over {r['frames']} frames "
+                   f"({r['utterances']} utterances, tracker {r['tracker']})")
+        if speaker is not None:
+            typer.echo(f"for {speaker}: median F0 {r['predicted_median_f0']:.1f} Hz vs the speaker's "
+                       f"{r['speaker_median_f0']:.1f} Hz ({r['st_to_speaker']:+.2f} semitones)")
+        typer.echo(f"report: {r['report_dir']}")

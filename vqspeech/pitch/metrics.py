@@ -92,3 +92,21 @@ def semitones(f_a: float, f_b: float) -> float:
     if not (f_a > 0 and f_b > 0):
         return math.nan
     return 12.0 * math.log2(f_a / f_b)
+
+
+EVAL_HOP_SECONDS = 0.01  # evaluations track F0 at 100 frames/s, whatever the model's code rate
+PITCH_KEYS = ("voiced_fraction", "vde", "gpe", "ffe", "f0_corr", "f0_rmse_cents")
+
+
+def eval_f0(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """F0 (Hz, 0 = unvoiced) of a waveform at 100 frames/s with the default tracker."""
+    from vqspeech.pitch.track import track_f0
+
+    return track_f0(wav, sample_rate, int(round(EVAL_HOP_SECONDS * sample_rate)))[0]
+
+
+def compare_pitch(ref_wav: np.ndarray, out_wav: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """Pitch metrics of an output against its reference waveform (tracked at 100 frames/s), plus the
+    reference's voiced fraction (`ref_voiced_fraction`)."""
+    s = pitch_scores(eval_f0(ref_wav, sample_rate), eval_f0(out_wav, sample_rate))
+    return {k: getattr(s, k) for k in (*PITCH_KEYS, "ref_voiced_fraction")}
