@@ -114,6 +114,36 @@ def prior_cmd(
     _print_summary(summary)
 
 
+@train_app.command("f0")
+def f0_cmd(
+    vqvae: Path = typer.Option(..., "--vqvae", help="The trained VQ-VAE model dir that gets an F0 head."),
+    data: Path = typer.Option(..., "--data", help="Training data dir (its F0 is tracked once and cached)."),
+    dev: Path | None = typer.Option(None, "--dev", help="Dev data dir for validation."),
+    config: str | None = typer.Option(None, "--config", "-c", help="Training YAML: a path, or a bundled name "
+                                      "(tiny, small). Sections: model (F0HeadConfig), train, data."),
+    overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/f0_<data>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Train an F0 head on a frozen VQ-VAE, so that an existing model gains one.
+
+    The codes do not change (files and priors made with the model stay valid). EXP/model is the VQ-VAE with its head; `vqspeech analyze pitch --model EXP/model` scores it.
+
+    Examples:
+
+      vqspeech train f0 --vqvae exp/vq/model --data data/synth/train --dev data/synth/dev --config small --out exp/f0
+    """
+    from vqspeech.train.f0 import train_f0
+
+    exp = _exp_dir(out, "f0", data)
+    _check_exp(exp, resume, force)
+    cfg = _load_config(config if config is not None or resume else "small", overrides, exp, resume, "f0")
+    summary = train_f0(vqvae, data, dev, cfg, exp, resume=resume, progress=progress)
+    _print_summary(summary)
+
+
 def _print_summary(summary: dict) -> None:
     if _is_worker():
         return

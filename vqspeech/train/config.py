@@ -66,13 +66,13 @@ def resolve_config_path(name: str, kind: str = "vqvae") -> Path:
     path = Path(name)
     if path.is_file():
         return path
-    prefix = "prior_" if kind == "prior" else ""
+    prefix = {"prior": "prior_", "f0": "f0_"}.get(kind, "")
     bundled = CONFIG_DIR / f"{prefix}{name}.yaml"
     if "/" not in name and bundled.is_file():
         return bundled
     stems = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    names = [s[6:] for s in stems if s.startswith("prior_")] if kind == "prior" else [
-        s for s in stems if not s.startswith("prior_")]
+    names = [s[len(prefix):] for s in stems if s.startswith(prefix)] if prefix else [
+        s for s in stems if not s.startswith(("prior_", "f0_"))]
     raise VQSpeechError(f"{name}: no such config file or bundled {kind} config (bundled: {', '.join(names)})")
 
 
@@ -125,7 +125,7 @@ def _floats(node: Any) -> Any:
 def _model_config_cls(kind: str) -> type:
     from vqspeech.models import config as mc
 
-    return mc.VQVAEConfig if kind == "vqvae" else mc.PriorConfig
+    return {"vqvae": mc.VQVAEConfig, "f0": mc.F0HeadConfig}.get(kind, mc.PriorConfig)
 
 
 def model_config(cfg: TrainConfig, kind: str = "vqvae") -> Any:
