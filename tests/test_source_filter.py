@@ -1,0 +1,178 @@
+"""The excitation source as DSP, the source-filter decoder, its chunked decoding and the F0 head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vqspeech.config import from_dict
+from vqspeech.errors import VQSpeechError
+from vqspeech.models.config import VQVAEConfig
+from vqspeech.models.source import (block_noise, filtered_noise, harmonic_phase, harmonics, nyquist_mask,
+                                    upsample_frames)
+
+SR, HOP = 16000, 64
+
+
+def tiny_sf_config(speakers=("a", "b")) -> VQVAEConfig:
+    return from_dict(VQVAEConfig, {
+        "speakers": list(speakers),
+        "encoder": {"strides": [2, 2, 2, 2, 2, 2], "hidden_channels": 16, "residual_blocks": 1},
+        "quantizer": {"num_codes": 32, "dim": 8},
+        "decoder": {"type": "source_filter", "channels": 16, "layers": 2, "dilation_cycle": 2, "speaker_dim": 4,
+                    "harmonics": 16, "noise_bins": 17, "stft_sizes": [256, 64]},
+        "f0_head": {"channels": 8, "layers": 2, "dilation_cycle": 2},
+    })
+
+
+def test_constant_f0_gives_a_line_spectrum():
+    f0 = torch.full((1, SR), 125.0)
+    phase, _ = harmonic_phase(f0, SR)
+    amps = torch.zeros(1, 8, SR)
+    amps[:, [0, 2]] = 0.3  # harmonics 1 and 3
+    x = harmonics(phase, amps)[0].numpy()
+    spec = np.abs(np.fft.rfft(x))  # 1 Hz bins
+    peaks = set(np.argsort(spec)[-2:].tolist())
+    assert peaks == {125, 375}
+    assert spec[250] < 1e-3 * spec[125]
+
+
+def test_phase_carried_across_chunks_equals_whole():
+    f0 = torch.from_numpy(np.linspace(80, 300, 5000))[None].float()
+    whole, end = harmonic_phase(f0, SR)
+    a, mid = harmonic_phase(f0[:, :1234], SR)
+    b, end2 = harmonic_phase(f0[:, 1234:], SR, mid)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=1e-9)
+    assert torch.allclose(end, end2, atol=1e-9)
+
+
+def test_harmonics_above_nyquist_are_masked():
+    m = nyquist_mask(torch.tensor([[1000.0, 3000.0]]), 8, SR)
+    assert m[0, :, 0].tolist() == [1.0] * 7 + [0.0]  # 8 x 1000 = 8000 Hz is at Nyquist
+    assert m[0, :, 1].sum() == 2
+
+
+def test_upsample_holds_ends_and_interpolates_between_centres():
+    x = torch.tensor([[[0.0, 64.0]]])
+    y = upsample_frames(x, HOP)[0, 0]
+    assert y[0] == 0 and y[-1] == 64 and y.shape[0] == 128
+    assert torch.all(torch.diff(y) >= 0)
+
+
+def test_noise_is_a_function_of_the_absolute_sample():
+    whole = block_noise(7, 0, 10000)
+    parts = np.concatenate([block_noise(7, 0, 3000), block_noise(7, 3000, 5000), block_noise(7, 8000, 2000)], 1)
+    assert np.array_equal(whole, parts)
+    assert not np.array_equal(block_noise(8, 0, 100), block_noise(7, 0, 100))
+    assert whole.min() >= -1 and whole.max() < 1
+
+
+def test_filtered_noise_follows_the_magnitude_response():
+    noise = torch.from_numpy(block_noise(0, 0, 200 * HOP))
+    mags = torch.zeros(1, 200, 33)
+    mags[..., :8] = 1.0  # a lowpass at ~ 8/32 of Nyquist = 2 kHz
+    y = filtered_noise(noise, mags, HOP)[0].numpy()
+    spec = np.abs(np.fft.rfft(y)) ** 2
+    f = np.fft.rfftfreq(y.size, 1 / SR)
+    assert spec[f < 1500].mean() > 100 * spec[f > 4000].mean()
+
+
+@pytest.fixture
+def sf_model():
+    from vqspeech.models.vqvae import build_vqvae
+
+    torch.manual_seed(0)
+    m = build_vqvae(tiny_sf_config())
+    with torch.no_grad():  # a voiced head with a finite pitch, so the harmonics are exercised
+        m.f0_head.out.bias.copy_(torch.tensor([3.0, 0.0]))
+    return m.eval()
+
+
+def test_training_forward_backward(sf_model):
+    sf_model.train()
+    wav = torch.randn(2, 1, 4096) * 0.1
+    f0 = torch.full((2, 64), 120.0)
+    f0[:, :10] = 0
+    out = sf_model(wav, torch.tensor([0, 1]), f0)
+    out.loss.backward()
+    assert out.wav.shape == (2, 4096) and out.logits is None
+    assert set(out.f0_metrics) >= {"f0_loss", "f0_vde", "f0_gpe"}
+    assert sf_model.encoder.convs[0].weight.grad.abs().sum() > 0  # the decoder's loss reaches the encoder
+    with pytest.raises(ValueError, match="F0 track"):
+        sf_model(wav, torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_chunked_decoding_equals_whole(sf_model, backend):
+    from vqspeech.generate.source_filter import SourceFilterStream
+
+    codes = np.random.default_rng(0).integers(0, 32, 700)
+    whole = np.concatenate(list(SourceFilterStream(sf_model, codes, 1, seed=5, chunk_seconds=100, backend="torch")))
+    chunked = np.concatenate(list(SourceFilterStream(sf_model, codes, 1, seed=5, chunk_seconds=0.25,
+                                                     backend=backend)))
+    assert whole.shape == (700 * HOP,)
+    assert np.abs(whole).max() > 1e-3
+    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+
+
+def test_decode_entry_points_agree_and_shift_pitch(sf_model):
+    from vqspeech.codec.api import decode_to_waveform
+    from vqspeech.generate import decode_codes
+    from vqspeech.pitch.metrics import median_f0, semitones
+    from vqspeech.pitch.track import track_f0
+
+    codes = np.random.default_rng(1).integers(0, 32, 400)
+    a = decode_to_waveform(sf_model, codes, 0, seed=3, num_samples=25000)
+    b = decode_codes(sf_model, [codes], [0], seed=3, num_samples=[25000])[0]
+    assert a.shape == (25000,) and b.shape == (25000,)
+    up = decode_to_waveform(sf_model, codes, 0, seed=3, f0_shift=12.0)
+    with torch.no_grad():  # a loud harmonic source, so the tracker hears the pitch
+        sf_model.decoder.noise_out.bias.fill_(-20.0)
+    base = decode_to_waveform(sf_model, codes, 0, seed=3)
+    up = decode_to_waveform(sf_model, codes, 0, seed=3, f0_shift=12.0)
+    st = semitones(median_f0(track_f0(up, SR, HOP)[0]), median_f0(track_f0(base, SR, HOP)[0]))
+    assert st == pytest.approx(12.0, abs=0.5)
+    with pytest.raises(VQSpeechError, match="f0-shift"):
+        decode_to_waveform(sf_model, codes, 0, f0_shift=float("nan"))
+
+
+def test_f0_shift_on_a_wavenet_model_is_an_error():
+    from vqspeech.codec.api import decode_to_waveform
+    from vqspeech.models import build_vqvae
+
+    m = build_vqvae(from_dict(VQVAEConfig, {"decoder": {"stacks": 1, "layers_per_stack": 2, "residual_channels": 4,
+                                                        "gate_channels": 4, "skip_channels": 4}})).eval()
+    with pytest.raises(VQSpeechError, match="f0-shift needs a decoder driven by F0"):
+        decode_to_waveform(m, np.zeros(4, np.int64), f0_shift=1.0)
+
+
+def test_decoder_types_by_config(tmp_path, sf_model):
+    from vqspeech.config import to_dict
+    from vqspeech.models.io import load_model, save_model
+
+    cfg = to_dict(sf_model.config)
+    assert cfg["decoder"]["type"] == "source_filter"
+    save_model(sf_model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert back.decoder_type == "source_filter" and back.f0_head is not None
+    with pytest.raises(VQSpeechError, match="unknown decoder type 'hifigan'"):
+        from_dict(VQVAEConfig, {"decoder": {"type": "hifigan"}})
+    with pytest.raises(VQSpeechError, match="needs an f0_head"):
+        from_dict(VQVAEConfig, {"decoder": {"type": "source_filter"}})
+    old = from_dict(VQVAEConfig, {"decoder": {"stacks": 1}})  # configs from before decoder types
+    assert old.decoder.type == "wavenet" and old.f0_head is None
+
+
+def test_chunk_margins_cover_the_receptive_fields(sf_model):
+    """A code changed far outside a chunk's window never changes that chunk; one inside does."""
+    from vqspeech.generate.source_filter import SourceFilterStream
+
+    codes = np.random.default_rng(2).integers(0, 32, 600)
+    base = np.concatenate(list(SourceFilterStream(sf_model, codes, 0, seed=1)))
+    far = codes.copy()
+    far[-1] = (far[-1] + 1) % 32
+    out = np.concatenate(list(SourceFilterStream(sf_model, far, 0, seed=1)))
+    reach = (sf_model.f0_head.context + sf_model.decoder.context) * HOP
+    np.testing.assert_allclose(out[: 600 * HOP - reach - HOP], base[: 600 * HOP - reach - HOP], atol=1e-6)
+    assert np.abs(out[-HOP:] - base[-HOP:]).max() > 0
