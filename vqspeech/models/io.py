@@ -84,8 +84,11 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check `path/config.json` (format version, kind, config mapping); VQSpeechError if not ours."""
-    path = Path(path)
+    """Read and check `path/config.json` (format version, kind, config mapping); VQSpeechError if not ours.
+    A bare name that is no path names a bundled model (`vqspeech.pretrained.resolve_model_path`)."""
+    from vqspeech.pretrained import resolve_model_path
+
+    path = resolve_model_path(path)
     if not path.exists():
         raise VQSpeechError(f"{path}: no such model directory")
     if not path.is_dir():
@@ -143,7 +146,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     """Load a model directory: build from config.json, load weights strictly; eval mode on `device`."""
     from safetensors.torch import load_file
 
-    path = Path(path)
+    from vqspeech.pretrained import resolve_model_path
+
+    path = resolve_model_path(path)
     meta = read_model_config(path)
     weights = path / WEIGHTS_NAME
     if not weights.is_file():
@@ -166,7 +171,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
 
 def model_fingerprint(path: str | os.PathLike) -> str:
     """Hex digest (16 chars) of config.json (canonical JSON) and the weight bytes of a model directory."""
-    path = Path(path)
+    from vqspeech.pretrained import resolve_model_path
+
+    path = resolve_model_path(path)
     meta = read_model_config(path)
     h = hashlib.sha256(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     weights = path / WEIGHTS_NAME
