@@ -65,6 +65,7 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
     from vqspeech.fileutil import atomic_dir
     from vqspeech.generate import decode_codes, sample_codes
     from vqspeech.models.io import load_model, model_fingerprint
+    from vqspeech.pitch.metrics import compare_pitch
     from vqspeech.pretrained import default_model_dir, default_prior_dir
 
     if out.exists() and not force:
@@ -126,10 +127,14 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
             save_audio(tmp / "decoded" / name, wav, model.sample_rate)
             if spk == own:
                 codes, plain, coded = encoded[utt]
+                pitch = compare_pitch(originals[utt], wav, model.sample_rate)
                 rows.append({"utterance": utt, "speaker": own, "seconds": round(plain.duration, 2),
                              "codes": plain.n_codes, "kbps": round(plain.packed_kbps, 3),
                              "kbps_entropy": round(coded.payload_kbps, 3),
-                             "mcd_db": round(float(mcd(originals[utt], wav, model.sample_rate)), 2)})
+                             "mcd_db": round(float(mcd(originals[utt], wav, model.sample_rate)), 2),
+                             "voiced_in": round(pitch["ref_voiced_fraction"], 2),
+                             "voiced": round(pitch["voiced_fraction"], 2), "vde": round(pitch["vde"], 3),
+                             "gpe": _round(pitch["gpe"], 3)})
         audio_seconds = sum(len(w) for w in wavs) / model.sample_rate
 
         t = time.perf_counter()
@@ -155,10 +160,27 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
             analysis_log.setLevel(level)
         timings["phones"] = time.perf_counter() - t
 
+        _spectrograms(tmp, model.sample_rate)
         summary = _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, timings)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         _write_report(tmp, summary, jobs, speakers)
     return summary
+
+
+def _round(v, digits: int):
+    return None if v is None or not np.isfinite(v) else round(float(v), digits)
+
+
+def _spectrograms(tmp: Path, sample_rate: int) -> None:
+    """figs/<dir>/<name>.png: spectrogram + F0 contour of every wav of the demo, shown beside its player."""
+    from vqspeech.analysis.plots import plot_spectrogram_f0
+    from vqspeech.audio import load_audio
+
+    for sub in ("wav", "decoded", "samples"):
+        (tmp / "figs" / sub).mkdir(parents=True, exist_ok=True)
+        for w in sorted((tmp / sub).glob("*.wav")):
+            plot_spectrogram_f0(load_audio(w, sample_rate), sample_rate, tmp / "figs" / sub / f"{w.stem}.png",
+                                w.stem, width=3.2)
 
 
 def _phone_figures(phones: dict) -> dict:
@@ -197,6 +219,8 @@ def _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, t
         "speakers": speakers,
         "utterances": rows,
         "mean_mcd_db": round(float(np.mean([r["mcd_db"] for r in rows])), 2),
+        "mean_voiced_fraction": round(float(np.mean([r["voiced"] for r in rows])), 3),
+        "mean_input_voiced_fraction": round(float(np.mean([r["voiced_in"] for r in rows])), 3),
         "mean_kbps": round(float(np.mean([r["kbps"] for r in rows])), 3),
         "mean_kbps_entropy": round(float(np.mean([r["kbps_entropy"] for r in rows])), 3),
         "decode_real_time_factor": round(audio_seconds / max(decode_seconds, 1e-9), 2),
@@ -205,8 +229,12 @@ def _summary(model_dir, speakers, rows, phones, audio_seconds, decode_seconds, t
     }
 
 
+DEMO_COLUMNS = ["utterance", "speaker", "seconds", "codes", "kbps", "kbps_entropy", "mcd_db", "voiced_in", "voiced",
+                "vde", "gpe"]
+
+
 def _write_report(tmp: Path, summary: dict, jobs: list[tuple[str, str]], speakers: list[str]) -> None:
-    cols = ["utterance", "speaker", "seconds", "codes", "kbps", "kbps_entropy", "mcd_db"]
+    cols = DEMO_COLUMNS
     note = summary.get("model_note", "")
     md = ["# vqspeech demo", "", f"model: `{summary['model']}`", "", *([f"> {note}", ""] if note else []),
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -219,8 +247,9 @@ def _write_report(tmp: Path, summary: dict, jobs: list[tuple[str, str]], speaker
     plots = sorted(p.relative_to(tmp).as_posix() for p in (tmp / "phones").glob("*.png"))
 
     def player(path: str, label: str) -> str:
+        fig = "figs/" + path[:-4] + ".png"
         return (f"<td>{html.escape(label)}<br><audio controls preload=\"none\" src=\"{html.escape(path)}\">"
-                "</audio></td>")
+                f"</audio><br><img src=\"{html.escape(fig)}\" alt=\"spectrogram and F0 of {html.escape(label)}\"></td>")
 
     rows_html = []
     for utt in [r["utterance"] for r in summary["utterances"]]:
@@ -256,7 +285,7 @@ def print_summary(summary: dict, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"vqspeech demo -> {out}/index.html")
-    cols = ["utterance", "speaker", "seconds", "codes", "kbps", "kbps_entropy", "mcd_db"]
+    cols = DEMO_COLUMNS
     for c in cols:
         table.add_column(c, justify="right" if c not in ("utterance", "speaker") else "left")
     for r in summary["utterances"]:
