@@ -36,7 +36,8 @@ def test_ci_runs_demo_then_wheel_check_then_make_test():
 
 def test_wheel_check_trains_the_bundled_config_and_codes_a_file():
     text = (ROOT / ".ci/wheel_check.sh").read_text()
-    assert 'make install-wheel VENV="$work/venv"' in text  # the Dockerfile's install, runtime deps only
+    assert 'make -C "$work/src" install-wheel VENV="$work/venv"' in text  # the Dockerfile's install, no extras
+    assert "^COPY" in text and "Dockerfile" in text  # of the files the Dockerfile copies
     assert "train vqvae --data data/train --config tiny --set train.steps=2" in text
     assert '"$bin/vqspeech" encode short.wav' in text and '"$bin/vqspeech" decode short.vqs' in text
     assert text.index('cd "$work"') < text.index("train vqvae")  # run outside the source tree
