@@ -191,7 +191,7 @@ def test_bad_inputs(runner, models, wav, tmp_path):
     flipped = bytearray(data)
     flipped[-10] ^= 4
     (tmp_path / "flip.vqs").write_bytes(bytes(flipped))
-    _err(runner, ["decode", str(tmp_path / "flip.vqs"), *vq], "CRC32 mismatch")
+    _err(runner, ["decode", str(tmp_path / "flip.vqs"), *vq], "frame 0 of 1 (0.00-0.15 s) is damaged (CRC mismatch)")
     (tmp_path / "wav.vqs").write_bytes(wav.read_bytes())
     _err(runner, ["decode", str(tmp_path / "wav.vqs"), *vq], "not a .vqs file")
     _err(runner, ["decode", str(vqs), "--model", str(models / "vq_other")], "--ignore-model-mismatch")
@@ -216,3 +216,40 @@ def test_sample(runner, models, tmp_path):
     assert sf.info(str(out)).frames == 1600
     _err(runner, ["sample", "--prior", str(models / "prior"), "--model", str(models / "vq"), "--speaker", "eve",
                   "-o", str(tmp_path / "e.wav")], "unknown speaker 'eve'")
+
+
+def test_frames_conceal_and_seek(runner, models, tmp_path, tone):
+    """A bit error loses one frame: named by index and time, or with --conceal silenced while the rest
+    decodes; --start/--duration decode a part; entropy coding is on with --prior, off with --no-entropy."""
+    vq, prior = str(models / "vq"), str(models / "prior")
+    wav = tmp_path / "in.wav"
+    x = np.zeros(3 * SR, np.float32)
+    x[SR // 2: SR // 2 + 1600] = tone(0.1, SR)
+    sf.write(wav, x, SR)
+    _ok(runner, ["encode", str(wav), "--model", vq, "--no-entropy", "-o", str(tmp_path / "p.vqs")])
+    r = _ok(runner, ["encode", str(wav), "--model", vq, "--prior", prior, "-o", str(tmp_path / "e.vqs")])
+    assert "entropy-coded" in r.stdout
+    _err(runner, ["encode", str(wav), "--model", vq, "--prior", prior, "--no-entropy", "-o", str(tmp_path / "n.vqs")],
+         "--no-entropy")
+    from vqspeech.codec.bitstream import read_vqs as rv
+
+    h, frames = rv(tmp_path / "e.vqs")
+    assert h.version == 2 and h.frame_codes == 1000 and [f.n_codes for f in frames.frames] == [1000] * 3
+    for name in ("p.vqs", "e.vqs"):
+        h, got = rv(tmp_path / name, raw_frames=True)
+        data = bytearray((tmp_path / name).read_bytes())
+        f1 = got.frames[1]
+        data[f1.offset + f1.length // 2] ^= 0x10
+        bad = tmp_path / f"bad_{name}"
+        bad.write_bytes(bytes(data))
+        args = ["decode", str(bad), "--model", vq, "--prior", prior, "--temperature", "0"]
+        _err(runner, [*args, "-o", str(tmp_path / "x.wav")], "frame 1 of 3 (1.00-2.00 s) is damaged")
+        r = _ok(runner, [*args, "--conceal", "-o", str(tmp_path / f"c_{name}.wav")])
+        assert "1 damaged frames concealed" in r.stdout
+        y, _ = sf.read(tmp_path / f"c_{name}.wav")
+        assert y.shape == (3 * SR,) and not y[SR: 2 * SR].any() and y[: SR].any()
+        r = _ok(runner, [*args, "--conceal", "--start", "0.25", "--duration", "1.0", "-o", str(tmp_path / f"s_{name}.wav")])
+        y, _ = sf.read(tmp_path / f"s_{name}.wav")
+        assert y.shape == (SR,) and not y[int(0.75 * SR):].any() and y[: int(0.75 * SR)].any()
+    _err(runner, ["decode", str(tmp_path / "p.vqs"), "--model", vq, "--start", "5", "-o", str(tmp_path / "y.wav")],
+         "beyond the end")

@@ -239,13 +239,28 @@ def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = Non
 def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: str | int | None = None, *,
                    temperature: float = 1.0, seed: int | None = None, num_samples: int | None = None,
                    progress: bool = False, on_block: Callable[[int], None] | None = None,
-                   f0_shift: float = 0.0) -> Path:
-    """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete)."""
+                   f0_shift: float = 0.0, skip: int = 0, silence: Iterable[tuple[int, int]] = ()) -> Path:
+    """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete).
+
+    skip: samples decoded but not written at the start (then num_samples counts the written ones);
+    silence: [start, end) sample ranges of the written output set to zero (concealed frames)."""
     from vqspeech.codec.stream_audio import audio_writer
 
+    mute = sorted(silence)
+    pos = -int(skip)  # index in the written output of the next decoded sample
     with audio_writer(path, int(model.sample_rate)) as write:
         for block in iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
-                                 num_samples=num_samples, progress=progress, f0_shift=f0_shift):
+                                 num_samples=None if num_samples is None else int(skip) + num_samples,
+                                 progress=progress, f0_shift=f0_shift):
+            a, pos = pos, pos + block.size
+            if pos <= 0:
+                continue
+            if a < 0:
+                block, a = block[-a:], 0
+            for m0, m1 in mute:
+                if m0 < pos and m1 > a:
+                    block = block.copy()
+                    block[max(m0, a) - a: min(m1, pos) - a] = 0.0
             write(block)
             if on_block is not None:
                 on_block(block.size)

@@ -1,6 +1,10 @@
-"""The `.vqs` codes file: magic, version, JSON header, payload, CRC32. No torch here.
+"""The `.vqs` codes file. No torch here.
 
-Layout (all integers little-endian):
+Version 2 (written by `vqspeech encode`): a binary header and CRC-checked frames, see
+`vqspeech.codec.vqs2`. Version 1 (still read, and written by `write_vqs` for a header with
+version=1, the dataclass default kept for existing callers): magic, version, JSON header, payload, CRC32.
+
+Version-1 layout (all integers little-endian):
 
     offset  size  field
     0       4     magic b"VQSC"
@@ -13,8 +17,9 @@ Layout (all integers little-endian):
                     entropy: the range coder's uint32 words (little-endian), see `vqspeech.codec.entropy`
     9+H+P   4     CRC32 (zlib) of bytes [0, 9+H+P)
 
-The reader refuses a wrong magic ("not a .vqs file"), an unknown version, a truncated file, a CRC
-mismatch ("corrupted") and a header that contradicts itself or its payload.
+The reader refuses a wrong magic ("not a .vqs file"), an unknown version (by number: a newer file is
+named as such), a truncated file, a CRC mismatch ("corrupted") and a header that contradicts itself or
+its payload.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from vqspeech.fileutil import atomic_path
 
 MAGIC = b"VQSC"
 VERSION = 1
+VERSIONS = (1, 2)  # what this reader reads
 _PREFIX = struct.Struct("<4sBI")  # magic, version, header length
 MAX_HEADER_BYTES = 1 << 20  # a header is a few hundred bytes; anything bigger is garbage
 
@@ -59,18 +65,32 @@ class VqsHeader:
     entropy: dict[str, Any] | None = None  # range-coder parameters; None = plain bit-packed codes
     payload_bytes: int = 0  # filled in when writing
     extra: dict[str, Any] = field(default_factory=dict)  # free-form (tool version, source file name)
+    version: int = 1  # file format version: 1 (JSON header) or 2 (binary header, frames)
+    frame_codes: int = 0  # version 2: codes per frame (0 = about one second: round(sample_rate / hop))
 
     def __post_init__(self) -> None:
         if self.bits == 0:
             self.bits = bits_for(self.num_codes) if isinstance(self.num_codes, int) and self.num_codes >= 2 else 0
+        if self.version == 2 and self.frame_codes == 0:
+            from vqspeech.codec.vqs2 import default_frame_codes
+
+            self.frame_codes = default_frame_codes(self.sample_rate, self.hop)
 
     @property
     def duration(self) -> float:
         """Seconds of audio the codes stand for."""
         return self.num_samples / self.sample_rate
 
+    @property
+    def n_frames(self) -> int:
+        """Frames of a version-2 file (1 for version 1: its payload is one block)."""
+        return -(-self.n_codes // self.frame_codes) if self.version == 2 else 1
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The version-1 JSON header (the fields a version-1 reader knows)."""
+        d = asdict(self)
+        del d["version"], d["frame_codes"]
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
 def pack_codes(codes: np.ndarray, bits: int) -> bytes:
@@ -121,6 +141,8 @@ def _check_header(d: Any, name: str) -> VqsHeader:
     if not (ent is None or isinstance(ent, dict)) or not isinstance(d.get("extra", {}), dict):
         raise VQSpeechError(f"{bad} (entropy / extra)")
     unknown = set(d) - set(_FIELDS) - {"speaker", "entropy", "extra"}
+    if "version" in d or "frame_codes" in d:
+        unknown.add("version" if "version" in d else "frame_codes")
     if unknown:
         raise VQSpeechError(f"{bad} (unknown field {sorted(unknown)[0]})")
     try:
@@ -140,15 +162,27 @@ def _check_header(d: Any, name: str) -> VqsHeader:
     return h
 
 
+def check_version(data: bytes, name: str) -> int:
+    """The version byte of a file that starts with the magic: 1 or 2, else VQSpeechError."""
+    if len(data) < 5:
+        raise VQSpeechError(f"{name}: truncated .vqs file")
+    version = data[4]
+    if version not in VERSIONS:
+        newer = " (a newer format: update vqspeech)" if version > max(VERSIONS) else ""
+        raise VQSpeechError(f"{name}: unsupported .vqs version {version}{newer}; this vqspeech reads versions "
+                            f"{', '.join(map(str, VERSIONS))}")
+    return version
+
+
 def parse(data: bytes, name: str = ".vqs") -> tuple[VqsHeader, bytes]:
-    """Check and split a whole `.vqs` file: -> (header, payload bytes). VQSpeechError on any problem."""
+    """Check and split a whole version-1 `.vqs` file: -> (header, payload bytes). VQSpeechError on any problem."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise VQSpeechError(f"{name}: not a .vqs file (bad magic bytes)")
+    if check_version(data, name) != 1:
+        raise VQSpeechError(f"{name}: a version-2 .vqs file (read it with read_vqs_bytes)")
     if len(data) < _PREFIX.size:
         raise VQSpeechError(f"{name}: truncated .vqs file")
     _, version, hlen = _PREFIX.unpack_from(data)
-    if version != VERSION:
-        raise VQSpeechError(f"{name}: unsupported .vqs version {version} (this vqspeech reads version {VERSION})")
     if hlen > MAX_HEADER_BYTES or len(data) < _PREFIX.size + hlen + 4:
         raise VQSpeechError(f"{name}: truncated .vqs file" if hlen <= MAX_HEADER_BYTES
                             else f"{name}: corrupted .vqs file (header length {hlen})")
@@ -169,23 +203,27 @@ def parse(data: bytes, name: str = ".vqs") -> tuple[VqsHeader, bytes]:
 
 
 def write_vqs(path: str | os.PathLike, header: VqsHeader, codes: np.ndarray | None = None, *,
-              words: np.ndarray | None = None) -> Path:
+              words: np.ndarray | None = None, frames: list[bytes] | None = None) -> Path:
     """Write a `.vqs` atomically: plain `codes: [N] int` (bit-packed), or entropy-coded `words: [W] uint32`
-    (then `header.entropy` must be set)."""
-    if (codes is None) == (words is None):
-        raise ValueError("write_vqs: pass exactly one of codes and words")
-    if words is not None:
-        if header.entropy is None:
-            raise ValueError("write_vqs: words need header.entropy")
-        payload = np.asarray(words, dtype="<u4").tobytes()
-    else:
-        if header.entropy is not None:
-            raise ValueError("write_vqs: plain codes with header.entropy set")
+    (version 1) / `frames` (version 2: one range-coded payload per frame); then `header.entropy` must be set."""
+    if sum(x is not None for x in (codes, words, frames)) != 1:
+        raise ValueError("write_vqs: pass exactly one of codes, words and frames")
+    if (words is not None and header.version != 1) or (frames is not None and header.version != 2):
+        raise ValueError("write_vqs: words are for version 1, frames for version 2")
+    if (codes is None) != (header.entropy is not None):
+        raise ValueError("write_vqs: entropy-coded data need header.entropy, plain codes need it unset")
+    if codes is not None:
         c = np.asarray(codes).reshape(-1)
         if c.size != header.n_codes:
             raise ValueError(f"write_vqs: {c.size} codes, header says {header.n_codes}")
-        payload = pack_codes(c, header.bits)
-    data = to_bytes(header, payload)
+    if header.version == 2:
+        from vqspeech.codec.vqs2 import plain_payloads, to_bytes_v2
+
+        data = to_bytes_v2(header, plain_payloads(header, c) if codes is not None else frames)
+    elif words is not None:
+        data = to_bytes(header, np.asarray(words, dtype="<u4").tobytes())
+    else:
+        data = to_bytes(header, pack_codes(c, header.bits))
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -200,9 +238,43 @@ def public_mode() -> int:
     return 0o666 & ~mask
 
 
-def read_vqs_bytes(data: bytes, name: str = ".vqs") -> tuple[VqsHeader, np.ndarray]:
-    """-> (header, codes [N] int64) for a plain file, or (header, words [W] uint32) for an entropy-coded one."""
+@dataclass
+class Frames:
+    """The frames of a version-2 file as read: `data` (the whole file) and `frames` ([FrameInfo]:
+    where each payload lies, its codes and whether its CRC matched). Nothing decoded yet."""
+
+    data: bytes
+    frames: list
+
+    @property
+    def damaged(self) -> list:
+        return [f for f in self.frames if not f.ok]
+
+
+def read_vqs_bytes(data: bytes, name: str = ".vqs", max_seconds: float | None = None, raw_frames: bool = False
+                   ) -> tuple[VqsHeader, np.ndarray | Frames]:
+    """-> (header, codes [N] int64) for a plain file, (header, words [W] uint32) for an entropy-coded
+    version-1 file, (header, Frames) for an entropy-coded version-2 file. A plain version-2 file with a
+    damaged frame raises (`vqspeech.codec.files.read_codes` can conceal it). max_seconds: the longest
+    num_samples accepted (default 24 h), checked before anything is allocated. raw_frames: return the
+    Frames of every version-2 file (plain ones too), damaged or not."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise VQSpeechError(f"{name}: not a .vqs file (bad magic bytes)")
+    if check_version(data, name) == 2:
+        from vqspeech.codec import vqs2
+
+        header, frames = vqs2.parse_v2(data, name, vqs2.MAX_SECONDS if max_seconds is None else max_seconds)
+        got = Frames(data, frames)
+        if header.entropy is not None or raw_frames:
+            return header, got
+        if got.damaged:
+            f = got.damaged[0]
+            raise VQSpeechError(f"{name}: {damage_message(header, f)}")
+        parts = [vqs2.plain_frame_codes(data, f, header, name) for f in frames]
+        return header, (np.concatenate(parts) if parts else np.zeros(0, np.int64))
     header, payload = parse(data, name)
+    if max_seconds is not None and header.num_samples > max_seconds * header.sample_rate:
+        raise VQSpeechError(f"{name}: {header.num_samples} samples: beyond the {max_seconds:g} s a reader accepts")
     if header.entropy is not None:
         return header, np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     try:
@@ -214,7 +286,21 @@ def read_vqs_bytes(data: bytes, name: str = ".vqs") -> tuple[VqsHeader, np.ndarr
     return header, codes
 
 
-def read_vqs(path: str | os.PathLike) -> tuple[VqsHeader, np.ndarray]:
+def frame_time(header: VqsHeader, frame) -> tuple[float, float]:
+    """Seconds [start, end) of the audio a frame stands for."""
+    a = frame.first_code * header.hop
+    b = min(header.num_samples, (frame.first_code + frame.n_codes) * header.hop)
+    return a / header.sample_rate, b / header.sample_rate
+
+
+def damage_message(header: VqsHeader, frame) -> str:
+    t0, t1 = frame_time(header, frame)
+    return (f"frame {frame.index} of {header.n_frames} ({t0:.2f}-{t1:.2f} s) is damaged (CRC mismatch); "
+            "--conceal replaces damaged frames by silence")
+
+
+def read_vqs(path: str | os.PathLike, max_seconds: float | None = None, raw_frames: bool = False
+             ) -> tuple[VqsHeader, np.ndarray | Frames]:
     """Read a `.vqs`: see `read_vqs_bytes`. Missing or unreadable files raise VQSpeechError."""
     path = Path(path)
     if not path.exists():
@@ -227,4 +313,4 @@ def read_vqs(path: str | os.PathLike) -> tuple[VqsHeader, np.ndarray]:
         raise VQSpeechError(f"{path}: cannot read ({err.strerror})") from None
     if not data:
         raise VQSpeechError(f"{path}: empty file, not a .vqs file")
-    return read_vqs_bytes(data, str(path))
+    return read_vqs_bytes(data, str(path), max_seconds, raw_frames)

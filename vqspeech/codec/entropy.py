@@ -1,4 +1,9 @@
-"""Range coding of a code sequence with the trained prior's probabilities (constriction's queue coder).
+"""Range coding of a code sequence with the trained prior's probabilities.
+
+Version 2 (`encode_frames` / `decode_frame`): the integer prior (`vqspeech.codec.int_prior`) and its
+range coder (`vqspeech.codec.int_kernel`), one independent stream per frame: bit-identical on every
+CPU. Version 1 (`entropy_encode` / `entropy_decode`, below, kept to read version-1 files): the
+float prior and constriction's queue coder:
 
 The prior is autoregressive: p(codes[t] | codes[<t]). Encoder and decoder must see bit-identical
 probabilities, so both run the SAME computation: the numba incremental WaveNet kernel
@@ -146,3 +151,44 @@ def entropy_decode(prior, words: np.ndarray, n_codes: int, params: dict[str, Any
         raise VQSpeechError("entropy decoding: decoded codes fail their CRC (a different prior, or a machine "
                             "whose float arithmetic differs from the encoder's)")
     return out
+
+
+# ---- version 2: the integer prior, frame by frame ----
+
+_KERNELS: dict[int, tuple] = {}  # id(prior) -> (prior, IntPriorKernel); the prior is kept alive with it
+
+
+def int_kernel(prior):
+    """The integer prior and its numba kernel for a `CodePrior` (quantized once per prior object)."""
+    hit = _KERNELS.get(id(prior))
+    if hit is None or hit[0] is not prior:
+        from vqspeech.codec.int_kernel import IntPriorKernel
+        from vqspeech.codec.int_prior import IntPrior
+
+        if len(_KERNELS) > 8:
+            _KERNELS.clear()
+        hit = _KERNELS[id(prior)] = (prior, IntPriorKernel(IntPrior.from_prior(prior)))
+    return hit[1]
+
+
+def prior_speaker(prior, speaker: str | None) -> str | None:
+    """The prior speaker a file's source speaker is coded with: itself if the prior knows it, else the
+    prior's first speaker (None for an unconditional prior). Decoders derive it the same way."""
+    return _speaker(prior, speaker)[1]
+
+
+def encode_frames(prior, codes: np.ndarray, frame_codes: int, speaker: str | None = None) -> list[bytes]:
+    """codes: [N] int in [0, K) -> one range-coded payload per frame of `frame_codes` codes."""
+    c = np.asarray(codes, dtype=np.int64).reshape(-1)
+    k = int(prior.num_codes)
+    if c.size and (c.min() < 0 or c.max() >= k):
+        raise VQSpeechError(f"entropy coding: codes must be in [0, {k}) (the prior's K)")
+    kern = int_kernel(prior)
+    row = kern.ip.speaker_row(prior_speaker(prior, speaker))
+    return [kern.encode_frame(c[a: a + frame_codes], row) for a in range(0, c.size, frame_codes)]
+
+
+def decode_frame(prior, data: bytes, n_codes: int, speaker: str | None = None) -> np.ndarray | None:
+    """One frame's codes [n_codes] int64, or None if `data` is not a valid stream for this prior."""
+    kern = int_kernel(prior)
+    return kern.decode_frame(data, n_codes, kern.ip.speaker_row(prior_speaker(prior, speaker)))

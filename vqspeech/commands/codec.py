@@ -100,14 +100,16 @@ def encode_cmd(
     out: Path | None = typer.Option(None, "-o", "--out", help="Output .vqs (one input) or directory (several)."),
     model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
     speaker: str | None = typer.Option(None, "--speaker", help="Source speaker, recorded in the header."),
-    entropy: bool = typer.Option(False, "--entropy", help="Range-code the codes with the prior (smaller)."),
-    prior: Path | None = typer.Option(None, "--prior", help="Prior model dir for --entropy (default: bundled)."),
+    entropy: bool | None = typer.Option(None, "--entropy/--no-entropy", help="Range-code the codes with the prior "
+                                        "(default: on when --prior is given or the bundled prior is the model's)."),
+    prior: Path | None = typer.Option(None, "--prior", help="Prior model dir for entropy coding (default: bundled)."),
+    metadata: bool = typer.Option(False, "--metadata", help="Store the vqspeech version and source name in the header."),
     chunk_seconds: float = typer.Option(5.0, "--chunk-seconds", help="Encoding chunk in s (bounds memory)."),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
     """Encode audio into .vqs code files (x.wav -> x.vqs; a directory -> DIR_vqs/ mirroring names).
 
-    Prints per file: duration, number of codes, bitrate (kbps); with --entropy also the real size.
+    Prints per file: duration, number of codes, bitrate (kbps) and the real size.
 
     Examples:
 
@@ -115,26 +117,32 @@ def encode_cmd(
 
       vqspeech encode a.wav b.flac -o codes/ --model exp/vq/model
 
-      vqspeech encode data/wav --entropy --prior exp/prior/model -o codes/
+      vqspeech encode data/wav --prior exp/prior/model -o codes/
+
+      vqspeech encode speech.wav --no-entropy
     """
-    from vqspeech.codec.files import encode_to_vqs
+    from vqspeech.codec.files import encode_to_vqs, file_metadata
 
     if chunk_seconds <= 0:
         raise VQSpeechError(f"--chunk-seconds must be > 0, got {chunk_seconds}")
-    if prior is not None and not entropy:
-        raise VQSpeechError("--prior is used with --entropy")
+    if prior is not None and entropy is False:
+        raise VQSpeechError("--prior is used for entropy coding, not with --no-entropy")
     pairs = _plan(inputs, out, AUDIO_SUFFIXES, lambda p: p.with_suffix(".vqs"), ".vqs", "_vqs", force)
     vq, fp = _load(model, "vqvae")
-    pr, pr_fp = _load(prior, "prior") if entropy else (None, "")
+    pr, pr_fp = _load(prior, "prior") if entropy is not False else (None, "")
+    if entropy is None and prior is None and getattr(pr.config, "vqvae_fingerprint", "") != fp:
+        log.info("the bundled prior is not this model's: codes are bit-packed (pass --prior to entropy-code)")
+        pr, pr_fp = None, ""
 
     def work(inp: Path, o: Path) -> None:
         r = encode_to_vqs(vq, fp, inp, o, speaker=speaker, prior=pr, prior_fingerprint=pr_fp,
-                          chunk_seconds=chunk_seconds, progress=True)
+                          chunk_seconds=chunk_seconds, progress=True,
+                          metadata=file_metadata(inp) if metadata else None)
         line = f"{inp} -> {o}: {r.duration:.2f} s, {r.n_codes} codes, {r.packed_kbps:.3f} kbps"
         if r.entropy_coded:
             line += (f"; entropy-coded {r.payload_bytes} bytes = {r.payload_kbps:.3f} kbps "
                      f"({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)")
-        elif entropy:
+        elif r.entropy_bytes is not None:
             line += (f"; entropy coding gave {r.entropy_bytes} bytes + a longer header, not smaller: bit-packed "
                      f"({r.file_bytes} bytes = {r.file_kbps:.3f} kbps with header)")
         else:
@@ -168,12 +176,16 @@ def decode_cmd(
                                          help="Decode codes made by another model anyway."),
     f0_shift: float = typer.Option(0.0, "--f0-shift", help="Move the pitch by this many semitones "
                                    "(source-filter decoders)."),
+    conceal: bool = typer.Option(False, "--conceal", help="Replace damaged frames by silence (default: fail)."),
+    start: float = typer.Option(0.0, "--start", help="Decode from this many seconds in (seeks to its frame)."),
+    duration: float | None = typer.Option(None, "--duration", help="Decode this many seconds (default: to the end)."),
     device: str = typer.Option("cpu", "--device", help="cpu (numba kernel) or cuda (torch incremental)."),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
     """Decode .vqs files to audio with the model's decoder (x.vqs -> x.decoded.wav).
 
     Refuses a .vqs made by another model (fingerprint in the header) unless --ignore-model-mismatch.
+    A damaged frame (bit errors) is named by index and time and fails the file, unless --conceal.
 
     Examples:
 
@@ -182,12 +194,16 @@ def decode_cmd(
       vqspeech decode speech.vqs --speaker p226 --seed 1 -o p226.wav --model exp/vq/model
 
       vqspeech decode codes/ -o decoded/ --temperature 0.8 --model exp/vq/model
+
+      vqspeech decode speech.vqs --start 2 --duration 1.5 --conceal
     """
     from vqspeech.codec.api import decode_to_file
-    from vqspeech.codec.files import check_model, read_codes
+    from vqspeech.codec.files import check_model, read_code_span
 
     if temperature < 0:
         raise VQSpeechError(f"--temperature must be >= 0, got {temperature}")
+    if start < 0 or (duration is not None and duration <= 0):
+        raise VQSpeechError("--start must be >= 0 and --duration > 0")
     pairs = _plan(inputs, out, {".vqs"}, lambda p: p.with_name(p.stem + ".decoded.wav"), ".wav",
                   "_decoded", force)
     vq, fp = _load(model, "vqvae", device)
@@ -201,13 +217,17 @@ def decode_cmd(
         return cache["p"]
 
     def work(inp: Path, o: Path) -> None:
-        header, codes = read_codes(inp, prior_loader, progress=True)
+        span = read_code_span(inp, prior_loader, progress=True, conceal=conceal, start=start, duration=duration)
+        header = span.header
         check_model(header, vq, fp, str(inp), ignore_mismatch)
         spk = _speaker_for(vq, speaker, header.speaker)
-        decode_to_file(vq, codes, o, spk, temperature=temperature, seed=seed,
-                       num_samples=max(1, header.num_samples), progress=True, f0_shift=f0_shift)
+        decode_to_file(vq, span.codes, o, spk, temperature=temperature, seed=seed,
+                       num_samples=max(1, span.num_samples), progress=True, f0_shift=f0_shift, skip=span.skip,
+                       silence=span.silence)
         name = vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk
-        typer.echo(f"{inp} -> {o}: {header.duration:.2f} s decoded as speaker {name}")
+        part = f" ({span.num_samples / header.sample_rate:.2f} s from {start:g} s)" if start or duration else ""
+        hurt = f"; {len(span.damaged)} damaged frames concealed by silence" if span.damaged else ""
+        typer.echo(f"{inp} -> {o}: {header.duration:.2f} s{part} decoded as speaker {name}{hurt}")
 
     _run_all(pairs, work, "decode")
 
