@@ -220,7 +220,7 @@ def parse_header(data: bytes, name: str, max_seconds: float = MAX_SECONDS):
     try:
         speaker = fields[0].decode("utf-8") if fields[0] else None
         extra = json.loads(fields[1].decode("utf-8")) if fields[1] else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise VQSpeechError(f"{bad} (speaker or metadata not UTF-8 / JSON)") from None
     if not isinstance(extra, dict):
         raise VQSpeechError(f"{bad} (metadata not a JSON object)")
