@@ -8,6 +8,7 @@ of the peak RSS (ru_maxrss) from just before the work (model loaded, warmed up) 
 
     .venv/bin/python benchmarks/bench_codec.py                    # 10 min encode, 2 s decode
     .venv/bin/python benchmarks/bench_codec.py --encode-minutes 60 --decode-seconds 5
+    NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_codec.py --entropy-only --entropy-wavs data/wav/*/*.wav
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def main() -> None:
     ap.add_argument("--speed-seconds", type=float, default=60.0, help="audio for the in-process speed test")
     ap.add_argument("--encode-minutes", type=float, default=10.0, help="long file for encode memory")
     ap.add_argument("--decode-seconds", type=float, default=2.0, help="audio decoded for decode speed/memory")
-    ap.add_argument("--entropy-seconds", type=float, default=4.0, help="codes range-coded with a random prior")
+    ap.add_argument("--entropy-seconds", type=float, default=60.0, help="codes range-coded for the speed figure")
+    ap.add_argument("--entropy-wavs", nargs="*", help="speech files for the rate figures (default: the v1 test "
+                    "fixture's codes); a parent directory named like a prior speaker gives the speaker")
+    ap.add_argument("--entropy-only", action="store_true", help="only the entropy-coding figures")
     ap.add_argument("--child", choices=["encode", "decode"], help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--wav", help=argparse.SUPPRESS)
@@ -117,6 +121,9 @@ def main() -> None:
         print(f"model: {what}; hop {hop}, K {k}, {sr / hop:.0f} codes/s, "
               f"{sr / hop * max(1, int(np.ceil(np.log2(k)))) / 1000:.2f} kbps bit-packed")
         rng = np.random.default_rng(0)
+        if args.entropy_only:
+            _entropy_figures(args, model, mdir)
+            return
 
         # 1. encode speed, in process
         wav = (0.1 * rng.standard_normal(int(args.speed_seconds * sr))).astype(np.float32)
@@ -154,23 +161,95 @@ def main() -> None:
               f"not grow with length (one 2 s chunk of conditioning + the codes), so a one-hour file needs about the "
               f"same (extrapolated, not measured); it would take {3600 / rt / 60:.0f} min")
 
-        # 4. entropy coding speed (random prior of the default PriorConfig: sizes say nothing)
-        from vqspeech.codec.entropy import entropy_decode, entropy_encode
+        _entropy_figures(args, model, mdir)
+
+
+def _entropy_figures(args: argparse.Namespace, model, mdir: Path) -> None:
+    """4. Entropy coding (.vqs v2, integer prior): speed on one thread, the rate cost of integer arithmetic
+    and of restarting per frame, header bytes and file bitrates."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from vqspeech import pretrained
+    from vqspeech.codec import vqs2
+    from vqspeech.codec.bitstream import VqsHeader
+    from vqspeech.codec.entropy import encode_frames, int_kernel
+    from vqspeech.codec.int_prior import reference_tables
+    from vqspeech.errors import VQSpeechError
+    from vqspeech.models.io import load_model, model_fingerprint
+
+    hop, sr = int(model.hop), int(model.sample_rate)
+    try:
+        pdir = pretrained.default_prior_dir()
+        prior, what = load_model(pdir), "bundled default prior"
+        pfp = model_fingerprint(pdir)
+    except VQSpeechError:
         from vqspeech.models.config import PriorConfig
         from vqspeech.models.prior import build_prior
 
-        prior = build_prior(PriorConfig(num_codes=k, hop=hop, sample_rate=sr)).eval()
-        codes = rng.integers(0, k, int(args.entropy_seconds * sr / hop))
-        entropy_encode(prior, codes[:4])
-        t0 = time.perf_counter()
-        words, params = entropy_encode(prior, codes)
-        t1 = time.perf_counter()
-        back = entropy_decode(prior, words, codes.size, params)
-        t2 = time.perf_counter()
-        assert np.array_equal(back, codes)
-        secs = codes.size * hop / sr
-        print(f"entropy coding with a default-size prior (random weights): encode {secs / (t1 - t0):.1f}x, "
-              f"decode {secs / (t2 - t1):.1f}x real time; exact round trip on {codes.size} codes")
+        torch.manual_seed(0)
+        prior = build_prior(PriorConfig(num_codes=int(model.config.quantizer.num_codes), hop=hop,
+                                        sample_rate=sr)).eval()
+        what, pfp = "random default-size prior (rates say nothing)", "00" * 8
+    utts: list[tuple[str, np.ndarray, int, str | None]] = []  # name, codes, samples, speaker
+    if args.entropy_wavs:
+        from vqspeech.codec.api import encode_file
+
+        for w in args.entropy_wavs:
+            c, n = encode_file(model, w)
+            spk = Path(w).parent.name if Path(w).parent.name in prior.speakers else None
+            utts.append((Path(w).name, c, n, spk))
+    else:
+        fixture = Path(__file__).resolve().parent.parent / "tests" / "data" / "v1_codes.npy"
+        c = np.load(fixture).astype(np.int64) if fixture.exists() else np.zeros(375, np.int64)
+        utts.append((fixture.name, c, c.size * hop, "us_m1" if "us_m1" in prior.speakers else None))
+    kern = int_kernel(prior)
+    frame = vqs2.default_frame_codes(sr, hop)
+    # speed: codes range-coded with the integer prior, frame by frame, one thread
+    long = np.concatenate([u[1] for u in utts])
+    long = np.tile(long, -(-int(args.entropy_seconds * sr / hop) // long.size))[: int(args.entropy_seconds * sr / hop)]
+    spk0 = utts[0][3]
+    row = kern.ip.speaker_row(spk0 if prior.speakers else None) if prior.speakers else 0
+    kern.decode_frame(kern.encode_frame(long[:8], row), 8, row)  # compile / cache load
+    t0 = time.perf_counter()
+    frames = [kern.encode_frame(long[a: a + frame], row) for a in range(0, long.size, frame)]
+    t1 = time.perf_counter()
+    back = [kern.decode_frame(f, min(frame, long.size - i * frame), row) for i, f in enumerate(frames)]
+    t2 = time.perf_counter()
+    assert np.array_equal(np.concatenate(back), long)
+    print(f"entropy coding ({what}, integer prior, frames of {frame} codes, 1 thread): encode "
+          f"{long.size / (t1 - t0):,.0f} codes/s = {long.size * hop / sr / (t1 - t0):.0f}x real time, decode "
+          f"{long.size / (t2 - t1):,.0f} codes/s = {long.size * hop / sr / (t2 - t1):.0f}x real time "
+          f"({long.size} codes, exact round trip)")
+    # rates
+    tot = {"float": 0.0, "int": 0.0, "whole": 0, "framed": 0, "codes": 0}
+    for name, c, n, spk in utts:
+        r = kern.ip.speaker_row(spk if spk in prior.speakers else (prior.speakers[0] if prior.speakers else None)) \
+            if prior.speakers else 0
+        spk_t = torch.tensor([r]) if prior.speakers else None
+        with torch.no_grad():
+            tot["float"] += prior.nll_bits(torch.from_numpy(c)[None], spk_t, reduce=False).sum().item()
+        t = reference_tables(kern.ip, c, r)
+        tot["int"] += float(-np.log2(t[np.arange(c.size), c] / 65536).sum())
+        tot["whole"] += 8 * len(kern.encode_frame(c, r))
+        fr = encode_frames(prior, c, frame, spk)
+        tot["framed"] += 8 * sum(len(f) for f in fr)
+        tot["codes"] += c.size
+        h = VqsHeader(model_fingerprint=model_fingerprint(mdir), sample_rate=sr, hop=hop,
+                      num_codes=int(model.config.quantizer.num_codes), num_samples=int(n), n_codes=int(c.size),
+                      speaker=spk, version=2, entropy={"coder": "int-prior-v1", "coder_id": 1,
+                                                       "prior_fingerprint": pfp})
+        size = len(vqs2.to_bytes_v2(copy.deepcopy(h), fr))
+        head = len(vqs2.encode_header(h))
+        print(f"  {name}: {n / sr:.2f} s, {c.size} codes: file {size} bytes = {size * 8 / (n / sr) / 1000:.3f} kbps "
+              f"(header {head} bytes incl. speaker {spk!r}, {len(fr)} frames x (length + CRC-16), payload "
+              f"{sum(len(f) for f in fr)} bytes)")
+    n = tot["codes"]
+    print(f"  bits/code: float prior (NLL) {tot['float'] / n:.4f}, integer prior (table NLL) {tot['int'] / n:.4f} "
+          f"(+{100 * (tot['int'] / tot['float'] - 1):.2f}%), range-coded whole {tot['whole'] / n:.4f}, in frames "
+          f"of {frame} codes {tot['framed'] / n:.4f} (restart per frame +{100 * (tot['framed'] / tot['whole'] - 1):.2f}%)")
 
 
 if __name__ == "__main__":
