@@ -74,7 +74,7 @@ stage_3_prior() {
 
 stage_4_eval() {
   if stage_todo 4 eval "$expdir"; then
-    log "stage 4: reconstruction ($test_dir) and voice-conversion ($convert_dir) evaluation -> $expdir/eval"
+    log "stage 4: reconstruction ($test_dir), voice-conversion ($convert_dir) and pitch evaluation -> $expdir/eval"
     # shellcheck disable=SC2086
     run_logged "$expdir/log/eval_reconstruct.log" vqspeech eval reconstruct --model "$expdir/vqvae/model" \
       --prior "$expdir/prior/model" --data "$test_dir" --max-utts "$eval_utts" \
@@ -83,6 +83,11 @@ stage_4_eval() {
     run_logged "$expdir/log/eval_convert.log" vqspeech eval convert --model "$expdir/vqvae/model" \
       --data "$convert_dir" --max-utts "$convert_utts" --max-pairs "$convert_pairs" \
       --out "$expdir/eval/convert" --force $convert_opts
+    if vqspeech info "$expdir/vqvae/model" --json | grep -q '"f0_head": true'; then
+      # the F0 head's pitch from the codes against the tracker on the test audio
+      run_logged "$expdir/log/eval_pitch.log" vqspeech analyze pitch --model "$expdir/vqvae/model" \
+        --data "$test_dir" --out "$expdir/eval/pitch" --force
+    fi
     grep -v '^#' "$expdir/log/eval_reconstruct.log" | tail -n 3 >&2 || true
     mark_done 4 eval "$expdir"
   fi
