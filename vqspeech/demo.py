@@ -202,7 +202,8 @@ def _fmt(v) -> str:
 
 def model_listening_note(model_dir: Path) -> str:
     """The first paragraph of "## Listening notes" in the MODEL_CARD.md beside a bundled model ("" if none)."""
-    card = Path(model_dir).parent / "MODEL_CARD.md"
+    card = Path(model_dir) / "MODEL_CARD.md"  # a named bundled model's own card, else the default's
+    card = card if card.is_file() else Path(model_dir).parent / "MODEL_CARD.md"
     if not card.is_file():
         return ""
     text = card.read_text()

@@ -2,12 +2,13 @@
 """Bundle a trained synth-recipe experiment as the package's default model, with its model card.
 
     python local/bundle_default.py --exp exp/full --corpus data/synth_full [--dest ../../vqspeech/pretrained]
-        [--decode-rtf "4.0x real time"] [--notes local/default_model_notes.md]
+        [--decode-rtf "4.0x real time"] [--notes local/default_model_notes.md] [--name default]
 
-Copies EXP/vqvae/model -> DEST/default and EXP/prior/model -> DEST/default_prior (atomically), and writes
-DEST/MODEL_CARD.md from what the recipe measured: the training logs and configs, stage 4's
-`vqspeech eval reconstruct|convert` reports, stage 5's phone analysis and stage 6's sample evaluation
-(each optional: a missing report is said so in the card, never invented).
+Copies EXP/vqvae/model -> DEST/NAME and EXP/prior/model -> DEST/NAME_prior (atomically), and writes the
+model card (DEST/MODEL_CARD.md for the default, DEST/NAME/MODEL_CARD.md for another bundled model) from
+what the recipe measured: the training logs and configs, stage 4's `vqspeech eval reconstruct|convert`
+and `analyze pitch` reports, stage 5's phone analysis and stage 6's sample evaluation (each optional: a
+missing report is said so in the card, never invented).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from vqspeech.analysis.html_report import markdown_table
 from vqspeech.fileutil import atomic_dir, write_text_atomic
 from vqspeech.models.io import load_model, model_fingerprint
+from vqspeech.models.summary import _decoder_details, _decoder_rf
 
 SIZE_LIMIT = 25 * 2**20  # bytes of weights + configs the package may carry
 
@@ -65,7 +67,7 @@ def _phones(path: Path) -> list[str]:
 
 
 def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rtf: str | None,
-               notes: str | None = None) -> str:
+               notes: str | None = None, name: str = "default") -> str:
     vq = load_model(vq_dir)
     prior = load_model(prior_dir)
     vq_log = _last_log(exp / "vqvae" / "log" / "train.jsonl")
@@ -74,13 +76,19 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
     prior_cfg = (exp / "prior" / "train_config.yaml").read_text()
     synth = json.loads((corpus / "synth.json").read_text()) if (corpus / "synth.json").is_file() else {}
     bits = vq.config.quantizer.bits_per_code
+    conf = "full" if name == "default" else name
+    intro = ("The VQ-VAE (`default/`) and its code prior (`default_prior/`) that `vqspeech encode/decode/convert/"
+             "sample` use when no `--model`/`--prior` is given." if name == "default" else
+             f"The bundled VQ-VAE `{name}/` and its prior `{name}_prior/` (`--model {name} --prior {name}_prior`).")
+    wavenet = vq.is_wavenet
+    recon_unit = "nats/sample" if wavenet else "(multi-resolution STFT loss)"
     lines = [
-        "# vqspeech default model",
+        f"# vqspeech {name} model",
         "",
-        "The VQ-VAE (`default/`) and its code prior (`default_prior/`) that `vqspeech encode/decode/convert/sample`",
-        "use when no `--model`/`--prior` is given. Reproduce with `recipes/synth/run.sh` (conf/full.conf: the",
-        "configurations and seeds below), then, in recipes/synth, `python local/bundle_default.py --exp exp/full",
-        "--corpus data/synth_full --notes local/default_model_notes.md`.",
+        intro,
+        f"Reproduce with `recipes/synth/run.sh --conf conf/{conf}.conf` (the configurations and seeds below), then,",
+        f"in recipes/synth, `python local/bundle_default.py --exp exp/{conf} --corpus data/synth_full --name {name}`",
+        "with the listening notes as `--notes`.",
         "",
         *(["## Listening notes", "", notes.strip(), ""] if notes else []),
         "## Data",
@@ -93,9 +101,9 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         "",
         f"- hop {vq.hop} samples at {vq.sample_rate} Hz -> {vq.sample_rate / vq.hop:g} codes/s; K={vq.config.quantizer.num_codes}"
         f" codes of dim {vq.config.quantizer.dim}; raw bitrate {vq.sample_rate / vq.hop * bits / 1000:.2f} kbps",
-        f"- decoder: {vq.config.decoder.stacks} x {vq.config.decoder.layers_per_stack} WaveNet layers, "
-        f"{vq.config.decoder.residual_channels}/{vq.config.decoder.gate_channels}/{vq.config.decoder.skip_channels}"
-        f" channels, receptive field {vq.config.decoder.receptive_field} samples",
+        f"- decoder: {_decoder_details(vq)}, receptive field {_decoder_rf(vq)} samples",
+        *([f"- F0 head: {vq.f0_head.config.layers} dilated conv blocks of {vq.f0_head.config.channels} channels, "
+           f"context +-{vq.f0_head.context} frames, trained on {vq.f0_head.config.tracker} F0"] if vq.f0_head else []),
         f"- parameters: VQ-VAE {sum(p.numel() for p in vq.parameters()):,}, prior "
         f"{sum(p.numel() for p in prior.parameters()):,}",
         f"- fingerprints: VQ-VAE `{model_fingerprint(vq_dir)}`, prior `{model_fingerprint(prior_dir)}`",
@@ -103,8 +111,9 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         "## Training",
         "",
         f"- VQ-VAE: {vq_log['steps']} steps in {vq_log.get('wall_hours', 0):.2f} h on a shared 2-core CPU; "
-        f"last train loss {vq_log.get('train_recon_loss', float('nan')):.3f} nats/sample"
-        f" ({vq_log.get('train_recon_bits_per_sample', float('nan')):.2f} bits/sample of 8), codebook perplexity "
+        f"last train reconstruction loss {vq_log.get('train_recon_loss', float('nan')):.3f} {recon_unit}"
+        + (f" ({vq_log.get('train_recon_bits_per_sample', float('nan')):.2f} bits/sample of 8)" if wavenet else "")
+        + ", codebook perplexity "
         f"{vq_log.get('train_perplexity', float('nan')):.0f}",
         f"- prior: {prior_log['steps']} steps in {prior_log.get('wall_hours', 0):.2f} h; last train "
         f"{prior_log.get('train_bits_per_code', float('nan')):.2f} bits/code",
@@ -133,6 +142,8 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         "",
         *_report(exp / "eval" / "reconstruct", "Reconstruction (test set)"),
         *_report(exp / "eval" / "convert", "Voice conversion (parallel set)"),
+        *(_report(exp / "eval" / "pitch", "F0 head: pitch from the codes vs the tracker (test set)")
+          if vq.f0_head else []),
         *_report(exp / "eval" / "sample", "Samples from the prior"),
         *_phones(exp / "phones"),
     ]
@@ -147,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, required=True, help="the synth corpus dir (data/synth_<name>)")
     ap.add_argument("--dest", type=Path, default=here.parents[2] / "vqspeech" / "pretrained")
     ap.add_argument("--decode-rtf", default=None, help="measured decoding speed to record, e.g. '2.1x real time'")
+    ap.add_argument("--name", default="default", help="bundled name (default: the default model)")
     ap.add_argument("--notes", type=Path, default=None,
                     help="a markdown file of listening notes (what the output sounds like), put first in the card")
     args = ap.parse_args(argv)
@@ -163,13 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --notes {args.notes}: no such file", file=sys.stderr)
         return 2
     card = build_card(args.exp, args.corpus, vq_dir, prior_dir, args.decode_rtf,
-                      args.notes.read_text() if args.notes else None)
-    for src, name in ((vq_dir, "default"), (prior_dir, "default_prior")):
+                      args.notes.read_text() if args.notes else None, args.name)
+    card_path = args.dest / "MODEL_CARD.md" if args.name == "default" else args.dest / args.name / "MODEL_CARD.md"
+    for src, name in ((vq_dir, args.name), (prior_dir, f"{args.name}_prior")):
         with atomic_dir(args.dest / name) as tmp:
             for f in ("config.json", "model.safetensors"):
                 shutil.copy(src / f, tmp / f)
-    write_text_atomic(args.dest / "MODEL_CARD.md", card)
-    print(f"bundled {vq_dir} and {prior_dir} into {args.dest} ({size / 2**20:.1f} MiB), card: {args.dest / 'MODEL_CARD.md'}")
+            if name == args.name and args.name != "default":
+                (tmp / "MODEL_CARD.md").write_text(card)
+    if args.name == "default":
+        write_text_atomic(card_path, card)
+    print(f"bundled {vq_dir} and {prior_dir} into {args.dest} as {args.name} ({size / 2**20:.1f} MiB), card: {card_path}")
     return 0
 
 
