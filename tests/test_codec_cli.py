@@ -253,3 +253,26 @@ def test_frames_conceal_and_seek(runner, models, tmp_path, tone):
         assert y.shape == (SR,) and not y[int(0.75 * SR):].any() and y[: int(0.75 * SR)].any()
     _err(runner, ["decode", str(tmp_path / "p.vqs"), "--model", vq, "--start", "5", "-o", str(tmp_path / "y.wav")],
          "beyond the end")
+
+
+def test_info_on_vqs_files(runner, models, tmp_path, tone):
+    import json
+    from pathlib import Path
+
+    vq, prior = str(models / "vq"), str(models / "prior")
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.zeros(2 * SR, np.float32), SR)
+    _ok(runner, ["encode", str(wav), "--model", vq, "--prior", prior, "--speaker", "bob", "-o", str(tmp_path / "e.vqs")])
+    r = _ok(runner, ["info", str(tmp_path / "e.vqs")])
+    assert ".vqs version 2" in r.stdout and "frames       2 of 1000 codes; all CRCs ok" in r.stdout
+    assert "entropy-coded (int-prior-v1" in r.stdout and "speaker      bob" in r.stdout and "kbps all included" in r.stdout
+    s = json.loads(_ok(runner, ["info", str(tmp_path / "e.vqs"), "--json"]).stdout)  # 30 bytes at K=16 + "bob"
+    assert s["header_bytes"] == 30 + 4 and s["file_bytes"] == (tmp_path / "e.vqs").stat().st_size
+    assert sum(f["bytes"] for f in s["frames"]) + s["header_bytes"] == s["file_bytes"]
+    data = bytearray((tmp_path / "e.vqs").read_bytes())
+    data[s["header_bytes"] + 1] ^= 1  # frame 0's payload
+    (tmp_path / "bad.vqs").write_bytes(bytes(data))
+    assert "damaged: 0" in _ok(runner, ["info", str(tmp_path / "bad.vqs")]).stdout
+    v1 = Path(__file__).parent / "data" / "v1_plain.vqs"
+    assert ".vqs version 1: 674 bytes" in _ok(runner, ["info", str(v1)]).stdout
+    _err(runner, ["info", str(tmp_path / "missing.vqs")], "no such file")

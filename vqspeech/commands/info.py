@@ -54,11 +54,12 @@ def _format(s: dict) -> str:
 def info_cmd(
     model: Path | None = typer.Argument(
         None, help="A model directory (config.json + model.safetensors), e.g. EXP/model (default: the bundled "
-        "default model)."),
+        "default model), or a .vqs file."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
 ) -> None:
     """Describe a VQ-VAE or prior model directory: parts, parameter counts, receptive fields, speakers,
-    code rate and raw bitrate (code rate x ceil(log2 K)), format version and fingerprint.
+    code rate and raw bitrate (code rate x ceil(log2 K)), format version and fingerprint. Given a .vqs
+    file: its header, frames (bytes, time, CRC) and bitrates.
 
     Examples:
 
@@ -67,9 +68,18 @@ def info_cmd(
       vqspeech info exp/vqvae_train/model
 
       vqspeech info exp/prior_train/model --json
+
+      vqspeech info speech.vqs
     """
     from vqspeech.models.io import CONFIG_NAME
     from vqspeech.models.summary import model_summary
+
+    if model is not None and model.suffix.lower() == ".vqs" and not model.is_dir():
+        from vqspeech.codec.describe import format_vqs, vqs_summary
+
+        s = vqs_summary(model)
+        typer.echo(json.dumps(s, indent=2) if as_json else format_vqs(s))
+        return
 
     if model is None:
         from vqspeech.pretrained import default_model_dir
