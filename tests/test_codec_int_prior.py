@@ -116,27 +116,50 @@ def test_bundled_prior_rate_close_to_float():
     assert bits <= 1.02 * fbits, (bits, fbits)
 
 
+def test_worst_case_size_bound():
+    """Every code at frequency 1 of 2**16: the most bytes a frame can take stays within max_frame_bytes
+    (the kernel's output buffer and the reader's frame-length limit)."""
+    from vqspeech.codec.int_kernel import max_frame_bytes
+
+    n, k = 3000, 64
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, k, n)
+    tables = np.ones((n, k), np.int64)
+    tables[np.arange(n), big] = (1 << 16) - (k - 1)
+    codes = (big + rng.integers(1, k, n)) % k  # never the likely code
+    data = rangecoder.encode(codes, tables)
+    assert 1.99 * n <= len(data) <= max_frame_bytes(n)
+
+
 _GENERIC = """
-import sys, numpy as np, torch
-from vqspeech.codec.int_kernel import IntPriorKernel
-from vqspeech.codec.int_prior import IntPrior
-sys.path.insert(0, sys.argv[1])
-from test_codec_int_prior import tiny_prior
-kern = IntPriorKernel(IntPrior.from_prior(tiny_prior()))
-data = open(sys.argv[2], "rb").read()
-print(" ".join(map(str, kern.decode_frame(data, int(sys.argv[3]), 1))))
+import sys
+from vqspeech.codec.files import read_codes
+from vqspeech.models.io import load_model, model_fingerprint
+codes = read_codes(sys.argv[1], lambda: (load_model(sys.argv[2]), model_fingerprint(sys.argv[2])))[1]
+print(" ".join(map(str, codes)))
 """
 
 
 def test_decodes_on_a_generic_cpu(tmp_path):
-    """Coded by this process's JIT (host CPU), decoded by a JIT built for generic x86-64 (its own cache)."""
-    kern = IntPriorKernel(IntPrior.from_prior(tiny_prior()))
-    codes = np.random.default_rng(2).integers(0, 32, 400)
-    (tmp_path / "frame.bin").write_bytes(kern.encode_frame(codes, 1))
+    """A .vqs file coded by this process's JIT (host CPU) decodes with a JIT built for generic x86-64
+    (its own numba cache) to the same codes."""
+    from vqspeech.codec.bitstream import VqsHeader, write_vqs
+    from vqspeech.codec.entropy import encode_frames
+    from vqspeech.models.io import model_fingerprint, save_model
+
+    prior = tiny_prior()
+    save_model(prior, tmp_path / "prior")
+    codes = np.random.default_rng(2).integers(0, 32, 900)
+    h = VqsHeader(model_fingerprint="ab" * 8, sample_rate=16000, hop=64, num_codes=32, num_samples=900 * 64 - 5,
+                  n_codes=900, speaker="bob", version=2,
+                  entropy={"coder": "int-prior-v1", "coder_id": 1,
+                           "prior_fingerprint": model_fingerprint(tmp_path / "prior")})
+    write_vqs(tmp_path / "x.vqs", h, frames=encode_frames(prior, codes, h.frame_codes, "bob"))
     env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"),
                NUMBA_NUM_THREADS="1")
     env.pop("NUMBA_CPU_FEATURES", None)
-    r = subprocess.run([sys.executable, "-c", _GENERIC, str(Path(__file__).parent), str(tmp_path / "frame.bin"),
-                        str(codes.size)], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", _GENERIC, str(tmp_path / "x.vqs"), str(tmp_path / "prior")],
+                       env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == [str(c) for c in codes]
+    assert (tmp_path / "numba_cache").is_dir()

@@ -264,6 +264,12 @@ def _decode(W, buf, buf_off, buf_mask, data, n, spk, ws, freq, codes):
     return 0
 
 
+def max_frame_bytes(n: int) -> int:
+    """The most bytes `encode_frame` writes for n codes: a code costs at most 16 + 0.006 bits (frequency
+    >= 1 of 2**16, range truncation < 2**-8), plus the flush."""
+    return 2 * n + n // 128 + 16
+
+
 class IntPriorKernel:
     """The numba side of an `IntPrior`: tables (chunk by chunk), and frames encoded / decoded."""
 
@@ -285,7 +291,7 @@ class IntPriorKernel:
         c = np.ascontiguousarray(codes, dtype=np.int64)
         buf, ws = self._state()
         freq = np.zeros(self.ip.num_codes, np.int64)
-        out = np.zeros(c.size * 2 + 16, np.uint8)  # a code costs <= 16 bits plus carries
+        out = np.zeros(max_frame_bytes(c.size), np.uint8)
         n = _encode(self.W, buf, self.buf_off, self.buf_mask, c, int(speaker_row), ws, freq, out)
         return out[:n].tobytes()
 

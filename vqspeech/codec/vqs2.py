@@ -245,7 +245,7 @@ def parse_frames(data: bytes, header, start: int, header_crc: int, name: str) ->
     for i in range(n_frames):
         a = i * header.frame_codes
         n = min(header.frame_codes, header.n_codes - a)
-        limit = 2 * n + 16 if header.entropy is not None else (n * header.bits + 7) // 8
+        limit = 2 * n + n // 128 + 16 if header.entropy is not None else (n * header.bits + 7) // 8  # see int_kernel
         try:
             length, p = get_varint(data, pos)
         except ValueError:
