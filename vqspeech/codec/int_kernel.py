@@ -288,7 +288,11 @@ class IntPriorKernel:
 
     def encode_frame(self, codes: np.ndarray, speaker_row: int = 0) -> bytes:
         """codes: [n] int in [0, K) -> the range-coded bytes of one frame (fresh state)."""
-        c = np.ascontiguousarray(codes, dtype=np.int64)
+        c = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
+        if c.size and (c.min() < 0 or c.max() >= self.ip.num_codes):
+            raise ValueError(f"codes must be in [0, {self.ip.num_codes})")
+        if not 0 <= speaker_row < self.ip.cond.shape[0]:
+            raise ValueError(f"speaker row {speaker_row} not in [0, {self.ip.cond.shape[0]})")
         buf, ws = self._state()
         freq = np.zeros(self.ip.num_codes, np.int64)
         out = np.zeros(max_frame_bytes(c.size), np.uint8)
@@ -297,6 +301,8 @@ class IntPriorKernel:
 
     def decode_frame(self, data: bytes, n: int, speaker_row: int = 0) -> np.ndarray | None:
         """Inverse of `encode_frame` -> codes [n] int64, or None if `data` is not a valid stream."""
+        if not 0 <= speaker_row < self.ip.cond.shape[0]:
+            raise ValueError(f"speaker row {speaker_row} not in [0, {self.ip.cond.shape[0]})")
         buf, ws = self._state()
         freq = np.zeros(self.ip.num_codes, np.int64)
         codes = np.zeros(n, np.int64)
