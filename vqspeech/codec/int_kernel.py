@@ -315,6 +315,8 @@ class TableStream:
     """Teacher-forced frequency tables, state carried from call to call (any chunking, same tables)."""
 
     def __init__(self, kernel: IntPriorKernel, speaker_row: int) -> None:
+        if not 0 <= speaker_row < kernel.ip.cond.shape[0]:
+            raise ValueError(f"speaker row {speaker_row} not in [0, {kernel.ip.cond.shape[0]})")
         self.k = kernel
         self.spk = int(speaker_row)
         self.buf, self.ws = kernel._state()
@@ -324,6 +326,8 @@ class TableStream:
     def tables(self, codes: np.ndarray) -> np.ndarray:
         """codes: [n] the next codes -> their tables [n, K] int64."""
         c = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if c.size and (c.min() < 0 or c.max() >= self.k.ip.num_codes):
+            raise ValueError(f"codes must be in [0, {self.k.ip.num_codes})")
         inputs = np.concatenate([[self.next_input], c[:-1]]).astype(np.int64) if c.size else c
         out = np.zeros((c.size, self.k.ip.num_codes), np.int64)
         _tables(self.k.W, self.buf, self.k.buf_off, self.k.buf_mask, self.t, inputs, self.spk, self.ws, out)
