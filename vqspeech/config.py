@@ -38,6 +38,14 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        tagged = _tagged_union(args)
+        if tagged and isinstance(value, dict):  # dataclasses told apart by their `type` field
+            kind = value.get("type", next(iter(tagged)))
+            if kind not in tagged:
+                name = where.rsplit(".", 1)[-1]
+                raise VQSpeechError(f"config: unknown {name} type {kind!r} at '{where}.type' (known: "
+                                    f"{', '.join(tagged)}; a model made by a newer vqspeech needs an upgrade)")
+            return from_dict(tagged[kind], value, where)
         errors = []
         for arg in args:
             if arg is type(None):
@@ -77,6 +85,22 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
         raise VQSpeechError(f"config: '{where}' must be {tp.__name__}, got {value!r}")
     return value
+
+
+def _tagged_union(args: tuple) -> dict[str, type]:
+    """{type tag: dataclass} when every member of a union is a dataclass with a defaulted `type` field
+    (the first member's tag is the default), else {}."""
+    out: dict[str, type] = {}
+    for arg in args:
+        if arg is type(None):
+            continue
+        if not (dataclasses.is_dataclass(arg) and isinstance(arg, type)):
+            return {}
+        f = {x.name: x for x in dataclasses.fields(arg)}.get("type")
+        if f is None or f.default is dataclasses.MISSING:
+            return {}
+        out[f.default] = arg
+    return out
 
 
 def from_dict(cls: type[T], data: dict, where: str = "") -> T:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from vqspeech.errors import VQSpeechError
 
@@ -223,7 +223,7 @@ class VQVAEConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # hop 64, 128 hidden channels
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)  # K=512, D=64, loss mode
     # a WaveNetConfig (type "wavenet", the default: the "small" WaveNet) or a SourceFilterConfig
-    decoder: Any = field(default_factory=WaveNetConfig)
+    decoder: WaveNetConfig | SourceFilterConfig = field(default_factory=WaveNetConfig)
     upsample: Literal["repeat", "transposed"] = "repeat"  # codes -> sample rate (WaveNet): repeat x hop or learned
     f0_head: F0HeadConfig | None = None  # predicts F0 from the codes; required by the source-filter decoder
 
