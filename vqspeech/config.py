@@ -141,22 +141,97 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             node[parts[-1]] = raw
+        except RecursionError:
+            raise VQSpeechError(f"--set {key}: the value is nested too deeply") from None
+        check_tree(node[parts[-1]], f"--set {key}")
+    return data
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a YAML config is a few KB; a MB is plenty (100k speaker names fit)
+MAX_JSON_BYTES = 16 << 20  # a model's config.json
+MAX_DEPTH = 64  # nesting of mappings/lists in a config file
+MAX_NODES = 1_000_000  # values in a parsed config, counting every use of a YAML alias
+
+
+def check_tree(data: Any, where: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
+    """Refuse a parsed config nested deeper than `max_depth` or holding more than `max_nodes` values (YAML
+    aliases counted at each use, so a "billion laughs" file stops here, not in a later copy of it)."""
+    budget = max_nodes
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise VQSpeechError(f"{where}: more than {max_nodes} values (YAML aliases count at each use)")
+        if isinstance(node, (dict, list)):
+            if depth >= max_depth:
+                raise VQSpeechError(f"{where}: nested deeper than {max_depth} levels")
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((v, depth + 1) for v in items)
+
+
+_JSON_STRING = None
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of [ ] / { } in JSON text (outside strings), without parsing it."""
+    import re
+
+    import numpy as np
+
+    global _JSON_STRING
+    if _JSON_STRING is None:
+        _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+    brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text))
+    if not brackets:
+        return 0
+    arr = np.frombuffer(brackets.encode("ascii"), np.uint8)
+    steps = np.where((arr == ord("[")) | (arr == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def loads_json(text: str, where: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """json.loads with limits: size, nesting depth (checked before parsing) and the value count."""
+    import json
+
+    if len(text) > max_bytes:
+        raise VQSpeechError(f"{where}: {len(text)} bytes, more than the {max_bytes} a config may have")
+    if json_depth(text) > max_depth:
+        raise VQSpeechError(f"{where}: nested deeper than {max_depth} levels")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise VQSpeechError(f"{where}: not valid JSON ({str(err).splitlines()[0]})") from None
+    check_tree(data, where, max_depth)
     return data
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Parse a YAML config file into a dict (an empty file is an empty dict)."""
+    """Parse a YAML config file into a dict (an empty file is an empty dict); size, depth and value count
+    are limited (MAX_CONFIG_BYTES, MAX_DEPTH, MAX_NODES)."""
     path = Path(path)
     if not path.is_file():
         raise VQSpeechError(f"{path}: no such config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise VQSpeechError(f"{path}: {size} bytes, more than the {MAX_CONFIG_BYTES} a config file may have")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise VQSpeechError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise VQSpeechError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise VQSpeechError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise VQSpeechError(f"{path}: nested too deeply to be a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise VQSpeechError(f"{path}: a config file must hold a mapping at the top level")
+    check_tree(data, str(path))
     return data
 
 

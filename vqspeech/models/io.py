@@ -8,6 +8,7 @@ for a VQ-VAE). Loading builds the model from `config`, then `load_state_dict(str
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from vqspeech import __version__
-from vqspeech.config import from_dict, to_dict
+from vqspeech.config import MAX_JSON_BYTES, from_dict, loads_json, to_dict
 from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_dir
 from vqspeech.models.config import PriorConfig, VQVAEConfig
@@ -71,15 +72,13 @@ def model_metadata(model: VQVAE | CodePrior) -> dict[str, Any]:
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write `model` (unwrapped) to directory `path` atomically: config.json + model.safetensors."""
-    from safetensors.torch import save_file
-
     bare = unwrap(model)
     meta = model_metadata(bare)  # type: ignore[arg-type]
     state = clean_state_dict(bare.state_dict())
     path = Path(path)
     with atomic_dir(path) as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})  # one key: a deterministic header
+        save_weights(state, tmp / WEIGHTS_NAME)
     return path
 
 
@@ -98,9 +97,14 @@ def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
     if not cfg_path.is_file():
         raise VQSpeechError(f"{path}: not a vqspeech model directory (no {CONFIG_NAME})")
     try:
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        if cfg_path.stat().st_size > MAX_JSON_BYTES:
+            raise VQSpeechError(f"{cfg_path}: {cfg_path.stat().st_size} bytes, more than the {MAX_JSON_BYTES} a "
+                                "model config may have")
+        meta = loads_json(cfg_path.read_text(encoding="utf-8"), str(cfg_path))
+    except UnicodeDecodeError as err:
         raise VQSpeechError(f"{cfg_path}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise VQSpeechError(f"{cfg_path}: cannot read ({err.strerror})") from None
     if not isinstance(meta, dict) or "format_version" not in meta or "kind" not in meta:
         raise VQSpeechError(f"{cfg_path}: not a vqspeech model config (no format_version/kind)")
     version = meta["format_version"]
@@ -113,15 +117,43 @@ def read_model_config(path: str | os.PathLike) -> dict[str, Any]:
         raise VQSpeechError(f"{cfg_path}: unknown model kind {meta['kind']!r} (expected one of {', '.join(KINDS)})")
     if not isinstance(meta.get("config"), dict):
         raise VQSpeechError(f"{cfg_path}: no 'config' mapping")
+    _check_summary_fields(meta, cfg_path)
+    try:
+        check_config_bounds(meta["config"])
+    except VQSpeechError as err:
+        raise VQSpeechError(f"{cfg_path}: {err}") from None
     return meta
 
 
+def _check_summary_fields(meta: dict[str, Any], where: Path) -> None:
+    """The convenience copies beside `config` (speakers, sample_rate, hop, num_codes) have the right types
+    and agree with it where both are present."""
+    speakers = meta.get("speakers", [])
+    if not isinstance(speakers, list) or not all(isinstance(s, str) for s in speakers):
+        raise VQSpeechError(f"{where}: 'speakers' must be a list of names, got {str(speakers)[:60]}")
+    for key, lo, hi in (("sample_rate", MIN_RATE, MAX_RATE), ("hop", 1, 1 << 16), ("num_codes", 2, 1 << 20),
+                        ("latent_dim", 1, 1 << 15)):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise VQSpeechError(f"{where}: '{key}' must be an integer in {lo}..{hi}, got {value!r}")
+    if "sample_rate" in meta and meta["config"].get("sample_rate", meta["sample_rate"]) != meta["sample_rate"]:
+        raise VQSpeechError(f"{where}: 'sample_rate' ({meta['sample_rate']}) differs from config.sample_rate "
+                            f"({meta['config']['sample_rate']})")
+
+
 def build_from_metadata(meta: dict[str, Any], where: str = "config.json") -> VQVAE | CodePrior:
-    """A freshly initialised model of the kind and config recorded in `meta`."""
+    """A freshly initialised model of the kind and config recorded in `meta` (sizes checked first)."""
     try:
+        check_config_bounds(meta["config"])
         if meta["kind"] == "vqvae":
-            return build_vqvae(from_dict(VQVAEConfig, meta["config"]))
-        return build_prior(from_dict(PriorConfig, meta["config"]))
+            cfg = from_dict(VQVAEConfig, meta["config"])
+            check_model_size(cfg, build_vqvae)
+            return build_vqvae(cfg)
+        cfg = from_dict(PriorConfig, meta["config"])
+        check_model_size(cfg, build_prior)
+        return build_prior(cfg)
     except VQSpeechError as err:
         raise VQSpeechError(f"{where}: {err}") from None
 
@@ -144,8 +176,6 @@ def _state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | N
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> VQVAE | CodePrior:
     """Load a model directory: build from config.json, load weights strictly; eval mode on `device`."""
-    from safetensors.torch import load_file
-
     from vqspeech.pretrained import resolve_model_path
 
     path = resolve_model_path(path)
@@ -154,11 +184,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     if not weights.is_file():
         raise VQSpeechError(f"{path}: no {WEIGHTS_NAME} next to {CONFIG_NAME}")
     model = build_from_metadata(meta, str(path / CONFIG_NAME))
-    try:
-        state = load_file(str(weights), device="cpu")
-    except Exception as err:  # noqa: BLE001 - safetensors raises several types for bad files
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise VQSpeechError(f"{weights}: truncated or corrupt weights file ({detail})") from None
+    state = load_weights(weights)
     problem = _state_mismatch(model, state)
     if problem:
         raise VQSpeechError(f"{weights}: weights do not match {CONFIG_NAME}: {problem}")
@@ -183,3 +209,122 @@ def model_fingerprint(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
+
+
+# ---- weights: a checksum stored with them, finite values checked at load --------------------------------
+
+CHECKSUM_KEY = "vqspeech_sha256"  # safetensors metadata: sha256 over every tensor (name, dtype, shape, bytes)
+
+
+def weights_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """Hex sha256 over all tensors in name order: name, dtype, shape and the raw bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()
+
+
+def save_weights(tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Write `tensors` to a safetensors file with their checksum in its metadata."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata={"format": "pt", CHECKSUM_KEY: weights_checksum(tensors)})
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; refuse it if damaged, if its stored checksum (when it has one: files
+    written before checksums were stored have none) does not match, or if any float tensor holds NaN/inf."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    except Exception as err:  # noqa: BLE001 - safetensors raises several types for bad files
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise VQSpeechError(f"{path}: truncated or corrupt weights file ({detail})") from None
+    want = meta.get(CHECKSUM_KEY)
+    if want is not None and weights_checksum(tensors) != want:
+        raise VQSpeechError(f"{path}: the weights do not match their stored checksum (the file was damaged "
+                            "or altered); copy the model again")
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise VQSpeechError(f"{path}: tensor '{name}' holds {bad} NaN/inf values (a diverged or damaged "
+                                "model); use an earlier checkpoint")
+    return tensors
+
+
+# ---- sizes: a config whose model would not fit in memory is refused before anything is allocated ------
+
+MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before optimizer state: far above any recipe
+MAX_INT = 1 << 31  # no config integer is larger
+MAX_LIST = 100_000  # no config list (speakers, strides, ...) is longer
+MIN_RATE, MAX_RATE = 1000, 384_000  # Hz a model may run at
+_CAPS = {  # per key name, wherever it sits in a model config
+    "layers": 1024, "layers_per_stack": 1024, "stacks": 1024, "residual_blocks": 1024, "dilation_cycle": 64,
+    "kernel_size": 64, "kmeans_iters": 10_000, "num_codes": 1 << 20, "restart_buffer": 1 << 22,
+    "harmonics": 4096, "noise_bins": 1 << 16, "hop": 1 << 16,
+}
+_CHANNEL_CAP = 1 << 15  # any *channels / *dim key
+_MAX_LAYERS = 1024  # stacks x layers_per_stack
+
+
+def check_config_bounds(config: Any, where: str = "config") -> None:
+    """Refuse absurd sizes in a model config (dict) before a dataclass or a module is built from it: rates
+    outside 1-384 kHz, more than 1024 layers, huge channel counts, giant lists. Generic over model parts:
+    the rules go by key name, so new parts that use the usual names are covered too."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            here = f"{where}.{key}"
+            if isinstance(value, (dict, list)):
+                check_config_bounds(value, here)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise VQSpeechError(f"'{here}' is {value}; a finite number is needed")
+            if key == "sample_rate" and not MIN_RATE <= value <= MAX_RATE:
+                raise VQSpeechError(f"'{here}' is {value}; a model runs at {MIN_RATE}-{MAX_RATE} Hz")
+            cap = _CAPS.get(key) or (_CHANNEL_CAP if key.endswith(("channels", "dim")) else None)
+            if cap is not None and value > cap:
+                raise VQSpeechError(f"'{here}' is {value}, more than the {cap} this vqspeech allows")
+            if abs(value) > MAX_INT:
+                raise VQSpeechError(f"'{here}' is {value}, out of range")
+        stacks, per = config.get("stacks"), config.get("layers_per_stack")
+        if isinstance(stacks, int) and isinstance(per, int) and stacks * per > _MAX_LAYERS:
+            raise VQSpeechError(f"'{where}': {stacks} x {per} layers, more than the {_MAX_LAYERS} this vqspeech "
+                                "allows")
+    elif isinstance(config, list):
+        if len(config) > MAX_LIST:
+            raise VQSpeechError(f"'{where}' has {len(config)} entries, more than {MAX_LIST}")
+        if where.endswith("strides"):
+            if len(config) > 16 or any(isinstance(s, int) and s > 64 for s in config):
+                raise VQSpeechError(f"'{where}' is {config[:20]}; at most 16 strides of at most 64 each")
+        for i, value in enumerate(config):
+            if isinstance(value, (dict, list)):
+                check_config_bounds(value, f"{where}[{i}]")
+            elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+                raise VQSpeechError(f"'{where}[{i}]' is {value}, out of range")
+
+
+def count_parameters(cfg: Any, build) -> int:
+    """Parameters + buffers of `build(cfg)`, counted on the meta device (nothing is allocated)."""
+    with torch.device("meta"):
+        model = build(cfg)
+    return sum(t.numel() for t in model.parameters()) + sum(b.numel() for b in model.buffers())
+
+
+def check_model_size(cfg: Any, build, limit: int = MAX_PARAMETERS) -> int:
+    """Refuse a config whose model would hold more than `limit` numbers (checked without allocating).
+    Call `check_config_bounds` on its dict first: that keeps even this dry-run build quick."""
+    n = count_parameters(cfg, build)
+    if n > limit:
+        raise VQSpeechError(f"the model would have {n / 1e6:,.0f} M parameters, more than the {limit / 1e6:,.0f} M "
+                            "this vqspeech builds (about 4 GB); check the sizes in the config")
+    return n
