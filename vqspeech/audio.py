@@ -1,5 +1,6 @@
 """Audio in and out: loading any soundfile-readable file as mono float32 at the model's rate, atomic
-saving, and 8-bit mu-law companding. The only module that touches soundfile and soxr.
+saving. The only module that touches soundfile and soxr. 8-bit mu-law companding lives in
+`vqspeech.mulaw` (numpy only) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import soxr
 
 from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_path
+from vqspeech.mulaw import MU_LAW_CHANNELS, mu_law_decode, mu_law_encode  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_RATE = 16000  # the paper's and the default model's rate
-MU_LAW_CHANNELS = 256  # 8-bit mu-law, the WaveNet decoder's output alphabet
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -97,18 +98,3 @@ def audio_duration(path: str | os.PathLike) -> float:
         return float(sf.info(str(path)).duration)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise VQSpeechError(f"{path}: not a readable audio file ({err})") from None
-
-
-def mu_law_encode(wav: np.ndarray, channels: int = MU_LAW_CHANNELS) -> np.ndarray:
-    """Companding + quantisation: `wav: [...] float in [-1, 1]` -> `[...] int64 in [0, channels)`."""
-    mu = channels - 1
-    x = np.clip(np.asarray(wav, dtype=np.float64), -1.0, 1.0)
-    f = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
-    return np.floor((f + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
-
-
-def mu_law_decode(codes: np.ndarray, channels: int = MU_LAW_CHANNELS) -> np.ndarray:
-    """Inverse of `mu_law_encode`: `[...] int in [0, channels)` -> `[...] float32 in [-1, 1]`."""
-    mu = channels - 1
-    f = 2.0 * np.asarray(codes, dtype=np.float64) / mu - 1.0
-    return (np.sign(f) * np.expm1(np.abs(f) * np.log1p(mu)) / mu).astype(np.float32)

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["decode_codes", "sample_codes", "DECODER_FIRST_INPUT"]
 
-DECODER_FIRST_INPUT = 128  # mu-law index of 0.0: the decoder's input before the first sample (MU_LAW_ZERO)
+from vqspeech.mulaw import MU_LAW_ZERO as DECODER_FIRST_INPUT  # noqa: E402 - the decoder's first input
+
 CHUNK = 4096  # samples per kernel call: the progress bar advances per chunk
 
 

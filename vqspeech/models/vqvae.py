@@ -27,9 +27,8 @@ from vqspeech.models.f0_head import F0Head, F0Prediction, f0_loss
 from vqspeech.models.quantizer import VectorQuantizer
 from vqspeech.models.source_filter import SourceFilterDecoder, stft_loss_fn
 from vqspeech.models.wavenet import WaveNet
-
-MU_LAW_CLASSES = 256
-MU_LAW_ZERO = 128  # mu_law_encode(0.0): the decoder's first input
+from vqspeech.mulaw import MU_LAW_CHANNELS as MU_LAW_CLASSES
+from vqspeech.mulaw import MU_LAW_ZERO  # mu_law_encode(0.0): the decoder's first input
 
 
 def mu_law_encode_torch(wav: torch.Tensor, channels: int = MU_LAW_CLASSES) -> torch.Tensor:
