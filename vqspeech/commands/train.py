@@ -23,15 +23,16 @@ def _exp_dir(out: Path | None, kind: str, data: Path) -> Path:
 
 
 def _check_exp(exp: Path, resume: bool, force: bool) -> None:
-    from vqspeech.train.setup import RUN_PARTS, clear_exp
+    """Flag and EXP checks that need nothing loaded (nothing in EXP is touched)."""
+    from vqspeech.train.setup import RUN_PARTS
 
     if resume and force:
         raise VQSpeechError("--resume and --force exclude each other")
-    if _is_worker():  # under torchrun, rank 0 checks and clears
+    if exp.exists() and not exp.is_dir():
+        raise VQSpeechError(f"{exp}: exists and is not a directory (--out names an experiment dir)")
+    if _is_worker():  # under torchrun, rank 0 checks
         return
-    if force:
-        clear_exp(exp)
-    elif not resume and any((exp / p).exists() for p in RUN_PARTS):
+    if not force and not resume and any((exp / p).exists() for p in RUN_PARTS):
         raise VQSpeechError(f"{exp}: holds a training run (use --resume to continue, --force to start over)")
 
 
@@ -49,6 +50,38 @@ def _load_config(config: str | None, overrides: list[str], exp: Path, resume: bo
     return load_train_config(config, overrides, kind=kind)
 
 
+def _check_inputs(data: Path, dev: Path | None, vqvae: Path | None, exp: Path, resume: bool,
+                  allow_pipes: bool) -> None:
+    """Everything a run reads, checked before EXP is touched: the data dirs (and their shell commands),
+    the VQ-VAE model dir, the checkpoint a --resume continues from."""
+    from vqspeech.data.kaldi import check_pipes, read_data_dir
+
+    for d in (data, dev):
+        if d is not None:
+            check_pipes(read_data_dir(d), allow_pipes)
+    if vqvae is not None:
+        from vqspeech.models.io import read_model_config
+
+        meta = read_model_config(vqvae)
+        if meta["kind"] != "vqvae":
+            raise VQSpeechError(f"{vqvae}: is a {meta['kind']} model, not a VQ-VAE (--vqvae)")
+    if resume and not _is_worker():
+        from vqspeech.train.checkpoint import check_resumable
+
+        check_resumable(exp)
+
+
+def _guarded(exp: Path, force: bool, run):
+    """Run `run()` so that a failure before its first checkpoint leaves EXP as it was (train.setup.ExpGuard)."""
+    from vqspeech.train.setup import ExpGuard
+
+    with ExpGuard(exp, force, enabled=not _is_worker()):
+        return run()
+
+
+_PIPES_HELP = "Let wav.scp entries run shell commands ('<command> |'): a data dir from elsewhere is code."
+
+
 @train_app.command("vqvae")
 def vqvae_cmd(
     data: Path = typer.Option(..., "--data", help="Training data dir (Kaldi style: wav.scp, utt2spk)."),
@@ -57,7 +90,9 @@ def vqvae_cmd(
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/vqvae_<data>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
-    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous run in --out (kept until the new "
+                               "run's first checkpoint)."),
+    allow_pipes: bool = typer.Option(False, "--allow-pipes", help=_PIPES_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Train a VQ-VAE (encoder, quantizer, speaker-conditioned WaveNet decoder).
@@ -79,7 +114,8 @@ def vqvae_cmd(
     exp = _exp_dir(out, "vqvae", data)
     _check_exp(exp, resume, force)
     cfg = _load_config(config, overrides, exp, resume, "vqvae")
-    summary = train_vqvae(data, dev, cfg, exp, resume=resume, progress=progress)
+    _check_inputs(data, dev, None, exp, resume, allow_pipes)
+    summary = _guarded(exp, force, lambda: train_vqvae(data, dev, cfg, exp, resume=resume, progress=progress))
     _print_summary(summary)
 
 
@@ -92,7 +128,9 @@ def prior_cmd(
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/prior_<data>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
-    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous run in --out (kept until the new "
+                               "run's first checkpoint)."),
+    allow_pipes: bool = typer.Option(False, "--allow-pipes", help=_PIPES_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Train a WaveNet prior over the codes of a frozen VQ-VAE.
@@ -110,7 +148,9 @@ def prior_cmd(
     exp = _exp_dir(out, "prior", data)
     _check_exp(exp, resume, force)
     cfg = _load_config(config, overrides, exp, resume, "prior")
-    summary = train_prior(vqvae, data, dev, cfg, exp, resume=resume, progress=progress)
+    _check_inputs(data, dev, vqvae, exp, resume, allow_pipes)
+    summary = _guarded(exp, force, lambda: train_prior(vqvae, data, dev, cfg, exp, resume=resume,
+                                                       progress=progress))
     _print_summary(summary)
 
 
@@ -124,7 +164,9 @@ def f0_cmd(
     overrides: list[str] = typer.Option([], "--set", help=_SET_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Experiment dir (default exp/f0_<data>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint."),
-    force: bool = typer.Option(False, "--force", help="Delete a previous run in --out and start over."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous run in --out (kept until the new "
+                               "run's first checkpoint)."),
+    allow_pipes: bool = typer.Option(False, "--allow-pipes", help=_PIPES_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Train an F0 head on a frozen VQ-VAE, so that an existing model gains one.
@@ -140,7 +182,8 @@ def f0_cmd(
     exp = _exp_dir(out, "f0", data)
     _check_exp(exp, resume, force)
     cfg = _load_config(config if config is not None or resume else "small", overrides, exp, resume, "f0")
-    summary = train_f0(vqvae, data, dev, cfg, exp, resume=resume, progress=progress)
+    _check_inputs(data, dev, vqvae, exp, resume, allow_pipes)
+    summary = _guarded(exp, force, lambda: train_f0(vqvae, data, dev, cfg, exp, resume=resume, progress=progress))
     _print_summary(summary)
 
 

@@ -8,8 +8,8 @@ for a VQ-VAE). Loading builds the model from `config`, then `load_state_dict(str
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _STEP_RE = re.compile(r"^step_(\d+)$")
 COMPLETE_FILES = ("model.safetensors", "state.pt", "config.json")
+PREVIOUS_RUN = ".previous_run"  # EXP/.previous_run/: the run --force replaces, kept until the new one checkpoints
 
 
 def rng_state() -> dict[str, Any]:
@@ -80,12 +81,12 @@ def save_checkpoint(
     exp: str | Path, step: int, model: torch.nn.Module, model_config: dict, state: dict[str, Any], keep_last: int
 ) -> Path:
     """Write step_<N>/ atomically, then delete all but the newest `keep_last` complete checkpoints."""
-    from safetensors.torch import save_file
+    from vqspeech.models.io import save_weights
 
     dest = step_dir(Path(exp), step)
     with atomic_dir(dest) as tmp:
         tensors = {k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()}
-        save_file(tensors, str(tmp / "model.safetensors"))
+        save_weights(tensors, tmp / "model.safetensors")
         (tmp / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
         torch.save(state, tmp / "state.pt")
     for _, old in list_checkpoints(exp)[:-keep_last]:
@@ -93,16 +94,63 @@ def save_checkpoint(
     return dest
 
 
-def load_checkpoint(path: str | Path, model: torch.nn.Module) -> dict[str, Any]:
-    """Load weights into `model` (strict) and return the training state dict."""
-    from safetensors.torch import load_file
+# what a resumed run needs from state.pt, and the type each must have
+STATE_KEYS: dict[str, type | tuple[type, ...]] = {"step": int, "best_loss": (int, float), "optimizer": dict,
+                                                   "rng": dict}
 
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    """`path/state.pt` (weights_only), checked for what a resume needs; one-line VQSpeechError if not."""
     path = Path(path)
     try:
-        tensors = load_file(str(path / "model.safetensors"))
         state = torch.load(path / "state.pt", weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001 - report a broken checkpoint in one line
-        raise VQSpeechError(f"{path}: unreadable checkpoint ({str(err).splitlines()[0]})") from None
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise VQSpeechError(f"{path / 'state.pt'}: unreadable training state ({detail}); delete {path} to "
+                            "resume from the checkpoint before it") from None
+    if not isinstance(state, dict):
+        raise VQSpeechError(f"{path / 'state.pt'}: not a training state (a mapping); delete {path} to resume "
+                            "from the checkpoint before it")
+    for key, tp in STATE_KEYS.items():
+        if not isinstance(state.get(key), tp) or isinstance(state.get(key), bool):
+            what = "missing" if key not in state else f"a {type(state[key]).__name__}"
+            raise VQSpeechError(f"{path / 'state.pt'}: its '{key}' is {what}; delete {path} to resume from the "
+                                "checkpoint before it, or start over with --force")
+    opt = state["optimizer"]
+    if not isinstance(opt.get("state"), dict) or not isinstance(opt.get("param_groups"), list):
+        raise VQSpeechError(f"{path / 'state.pt'}: its optimizer state is incomplete; delete {path} to resume "
+                            "from the checkpoint before it, or start over with --force")
+    if state["step"] < 0:
+        raise VQSpeechError(f"{path / 'state.pt'}: step {state['step']} is negative")
+    return state
+
+
+def check_resumable(exp: str | Path) -> Path | None:
+    """The newest complete checkpoint of `exp` after checking its state (None if there is none)."""
+    latest = latest_checkpoint(exp)
+    if latest is not None:
+        read_state(latest)
+    return latest
+
+
+def drop_previous_run(exp: str | Path) -> None:
+    """Delete the run that `--force` kept aside (called once the new run has a checkpoint and a model)."""
+    shutil.rmtree(Path(exp) / PREVIOUS_RUN, ignore_errors=True)
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module) -> dict[str, Any]:
+    """Load weights into `model` (strict) and return the training state dict."""
+    from vqspeech.models.io import load_weights
+
+    path = Path(path)
+    tensors = load_weights(path / "model.safetensors")
+    state = read_state(path)
+    from vqspeech.models.io import _state_mismatch
+
+    problem = _state_mismatch(model, tensors)
+    if problem:
+        raise VQSpeechError(f"{path}: checkpoint does not match the configured model: {problem} (resume with the "
+                            "run's own config, or start over with --force)")
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

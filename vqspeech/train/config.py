@@ -9,6 +9,7 @@ else is a path.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,12 @@ def load_train_config(
         raise VQSpeechError(f"config: unknown key '{unknown[0]}' (known: data, model, train)")
     if overrides:
         data = apply_overrides(data, [_float_literal(o) for o in overrides])
+    from vqspeech.models.io import check_config_bounds
+
+    try:
+        check_config_bounds(data.get("model"), "model")  # before any dataclass is built from it
+    except VQSpeechError as err:
+        raise VQSpeechError(f"config: {err}") from None
     cfg = from_dict(TrainConfig, data)
     model_config(cfg, kind)  # validate the model section now: unknown keys name 'model.<key>'
     _check(cfg, kind)
@@ -140,12 +147,55 @@ def _check(cfg: TrainConfig, kind: str) -> None:
             raise VQSpeechError(f"config: 'train.{name}' must be positive, got {getattr(t, name)}")
     if t.keep_last < 1:
         raise VQSpeechError(f"config: 'train.keep_last' must be at least 1, got {t.keep_last}")
+    for name, lo, hi, what in (("lr", 0.0, math.inf, "> 0"), ("weight_decay", 0.0, math.inf, ">= 0"),
+                               ("grad_clip", 0.0, math.inf, ">= 0 (0 = no clipping)"),
+                               ("min_lr_ratio", 0.0, 1.0, "in [0, 1]")):
+        v = getattr(t, name)
+        if not (math.isfinite(v) and lo <= v <= hi) or (name == "lr" and v == 0):
+            raise VQSpeechError(f"config: 'train.{name}' must be a finite number {what}, got {v}")
+    if len(t.betas) != 2 or not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in t.betas):
+        raise VQSpeechError(f"config: 'train.betas' must be two numbers in [0, 1), got {list(t.betas)}")
+    for name in ("warmup_steps", "validate_every", "threads", "seed"):
+        if getattr(t, name) < 0:
+            raise VQSpeechError(f"config: 'train.{name}' must be >= 0, got {getattr(t, name)}")
+    d = cfg.data
+    if d.workers < 0 or d.dev_batches < 1 or d.max_dev_utts < 1:
+        raise VQSpeechError("config: 'data.workers' must be >= 0, 'data.dev_batches' and 'data.max_dev_utts' >= 1")
+    check_device(t.device, "config: 'train.device'")
+    from vqspeech.models import build_prior, build_vqvae
+    from vqspeech.models.io import check_config_bounds, check_model_size
+
+    try:
+        check_config_bounds(cfg.model, "model")
+        if kind in ("vqvae", "prior"):
+            check_model_size(model_config(cfg, kind), build_vqvae if kind == "vqvae" else build_prior)
+    except VQSpeechError as err:
+        raise VQSpeechError(f"config: {err}") from None
     if kind == "vqvae":
         hop = model_config(cfg, kind).hop
         if t.crop_samples % hop:
             raise VQSpeechError(
                 f"config: 'train.crop_samples' ({t.crop_samples}) must be a multiple of the hop ({hop})"
             )
+
+
+def check_device(name: str, what: str = "--device") -> None:
+    """`auto`, `cpu`, `cuda` or `cuda:N` that this machine has; a one-line error otherwise."""
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise VQSpeechError(f"{what}: unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise VQSpeechError(f"{what}: device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VQSpeechError(f"{what}: {name!r}, but CUDA is not available on this machine (use cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise VQSpeechError(f"{what}: {name!r}, but this machine has {torch.cuda.device_count()} CUDA devices")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:

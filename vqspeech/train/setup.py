@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -59,6 +60,131 @@ def clear_exp(exp: Path) -> None:
     """Remove the parts of a previous run (for --force)."""
     for p in RUN_PARTS:
         shutil.rmtree(exp / p, ignore_errors=True)
+
+
+RUN_FILES = (*RUN_PARTS, "train_config.yaml")  # what --force sets aside and a failed run puts back
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def recover_exp(exp: Path) -> None:
+    """Finish what a killed `--force` run left: its new run has a checkpoint -> drop the old run; it has
+    none -> the old run goes back in place (EXP as it was before that command)."""
+    from vqspeech.train.checkpoint import PREVIOUS_RUN, drop_previous_run, list_checkpoints
+
+    stash = exp / PREVIOUS_RUN
+    if not stash.is_dir():
+        return
+    if list_checkpoints(exp):
+        drop_previous_run(exp)
+        return
+    _restore_stash(exp)
+    log.warning(f"{exp}: restored the run that a killed --force run was replacing")
+
+
+def _restore_stash(exp: Path) -> None:
+    from vqspeech.train.checkpoint import PREVIOUS_RUN
+
+    stash = exp / PREVIOUS_RUN
+    if not stash.is_dir():
+        return
+    for name in RUN_FILES:
+        _remove(exp / name)
+        if (stash / name).exists() or (stash / name).is_symlink():
+            os.replace(stash / name, exp / name)
+    shutil.rmtree(stash, ignore_errors=True)
+
+
+class ExpGuard:
+    """Keep a failed training command from changing EXP. `--force` sets the old run aside in
+    EXP/.previous_run/ (deleted once the new run has written its first checkpoint and model); until the
+    command has written a checkpoint, a failure puts everything back as it was: new files removed, the
+    old run, train_config.yaml and log/train.jsonl restored."""
+
+    def __init__(self, exp: str | os.PathLike, force: bool, enabled: bool = True):
+        self.exp, self.force, self.enabled = Path(exp), force, enabled
+
+    def __enter__(self) -> ExpGuard:
+        if not self.enabled:
+            return self
+        from vqspeech.fileutil import clean_stale
+        from vqspeech.train.checkpoint import PREVIOUS_RUN, list_checkpoints
+
+        exp = self.exp
+        self.existed = exp.exists()
+        if self.existed:
+            recover_exp(exp)
+            clean_stale(exp)
+            clean_stale(exp / "checkpoints")
+        self.entries = {p.name for p in exp.iterdir()} if exp.is_dir() else set()
+        self.checkpoints = {s for s, _ in list_checkpoints(exp)}
+        self.saved = {}
+        for rel in ("train_config.yaml", "log/train.jsonl"):
+            if (exp / rel).is_file():
+                self.saved[rel] = (exp / rel).read_bytes()
+        tb = exp / "log" / "tb"
+        self.tb = {p for p in tb.rglob("*")} if tb.is_dir() else set()
+        self.log_existed = (exp / "log").exists()
+        if self.force:
+            stash = exp / PREVIOUS_RUN
+            moved = [n for n in RUN_FILES if (exp / n).exists()]
+            if moved:
+                stash.mkdir()
+                for name in moved:
+                    os.replace(exp / name, stash / name)
+                self.entries.add(PREVIOUS_RUN)
+        return self
+
+    def committed(self) -> bool:
+        from vqspeech.train.checkpoint import list_checkpoints
+
+        return any(s not in self.checkpoints for s, _ in list_checkpoints(self.exp))
+
+    def __exit__(self, kind, err, tb) -> None:
+        if not self.enabled:
+            return
+        from vqspeech.train.checkpoint import drop_previous_run
+
+        if kind is None or self.committed():
+            drop_previous_run(self.exp)
+            return
+        self.rollback()
+
+    def rollback(self) -> None:
+        exp = self.exp
+        if not self.existed:
+            shutil.rmtree(exp, ignore_errors=True)
+            return
+        if not exp.is_dir():
+            return
+        for p in exp.iterdir():
+            if p.name not in self.entries:
+                _remove(p)
+        if self.force:
+            _restore_stash(exp)
+            return
+        tb = exp / "log" / "tb"
+        if tb.is_dir():
+            for p in sorted(tb.rglob("*"), reverse=True):
+                if p not in self.tb:
+                    _remove(p)
+        for rel, data in self.saved.items():
+            if not ((exp / rel).is_file() and (exp / rel).read_bytes() == data):
+                write_bytes_atomic(exp / rel, data)
+        if self.log_existed and "log/train.jsonl" not in self.saved:
+            (exp / "log" / "train.jsonl").unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    from vqspeech.fileutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _cache_dir(data_dir: Path, cfg: TrainConfig, exp: Path, tag: str) -> Path:

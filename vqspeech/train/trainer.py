@@ -118,9 +118,13 @@ def run_training(
     latest = ckpt.latest_checkpoint(exp) if resume else None
     if latest is not None:
         state = ckpt.load_checkpoint(latest, model)
-        opt.load_state_dict(state["optimizer"])
-        ckpt.set_rng_state(state["rng"])
-        ckpt.restore_buffers(model, state.get("buffers", {}))
+        try:
+            opt.load_state_dict(state["optimizer"])
+            ckpt.set_rng_state(state["rng"])
+            ckpt.restore_buffers(model, state.get("buffers", {}))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            raise VQSpeechError(f"{latest / 'state.pt'}: does not fit this run ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                                f"delete {latest} to resume from the checkpoint before it, or start over with --force") from None
         start, best = int(state["step"]), float(state["best_loss"])
         if hasattr(task.batches, "sampler"):
             task.batches.sampler.check_state(state.get("sampler", {}))
@@ -153,6 +157,7 @@ def run_training(
             }
             path = ckpt.save_checkpoint(exp, step, model, task.model_config, state, tcfg.keep_last)
             task.export_fn(model, exp / "model")
+            ckpt.drop_previous_run(exp)  # the run that --force replaces is kept until now
             log.debug(f"checkpoint {path}")
         barrier(info)
 
@@ -235,10 +240,13 @@ def _truncate_log(path: Path, step: int) -> None:
 
     try:
         records = read_log(path)
-    except ValueError:  # a line cut by a kill: keep the readable ones
+    except ValueError:  # a line cut by a kill, or garbage: keep the readable records
         records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError, RecursionError):
                 records.append(json.loads(line))
-    keep = [r for r in records if int(r.get("step", 0)) <= step]
+    keep = [r for r in records if isinstance(r, dict) and isinstance(r.get("step", 0), int)
+            and r.get("step", 0) <= step]
+    if len(keep) < len(records):
+        log.debug(f"{path}: dropped {len(records) - len(keep)} records past step {step} or unreadable")
     write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in keep))
