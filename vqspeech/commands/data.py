@@ -17,7 +17,8 @@ def validate(
     """Check a data dir as Kaldi's utils/validate_data_dir.sh --no-feats does.
 
     Prints every problem as FILE:LINE: message and exits 2 if there is any; otherwise prints a
-    one-line summary (utterances, speakers, hours when utt2dur is present).
+    one-line summary (utterances, speakers, hours when utt2dur is present, and how many shell commands
+    wav.scp runs: a `<command> |` entry runs when the audio is read, so a data dir from elsewhere is code).
 
     Examples:
 
@@ -35,7 +36,9 @@ def validate(
         n = len(report.problems)
         raise VQSpeechError(f"{data_dir}: {n} problem{'s' if n != 1 else ''} found")
     hours = f", {report.hours:.2f} h" if report.hours is not None else ""
-    typer.echo(f"{data_dir}: OK ({report.utterances} utterances, {report.speakers} speakers{hours})")
+    pipes = (f"; wav.scp runs {report.pipes} shell command{'s' if report.pipes != 1 else ''}: reading this data "
+             "runs them (training needs --allow-pipes)") if report.pipes else ""
+    typer.echo(f"{data_dir}: OK ({report.utterances} utterances, {report.speakers} speakers{hours}){pipes}")
 
 
 def register(app: typer.Typer) -> None:

@@ -266,6 +266,32 @@ def write_ctm(path: str | os.PathLike, alignments: dict[str, list[PhoneInterval]
     write_text_atomic(path, "".join(lines))
 
 
+def is_pipe(entry: str) -> bool:
+    """A wav.scp entry that is a shell command (`<command> |`) rather than a path."""
+    return entry.strip().endswith("|")
+
+
+def pipe_entries(data: DataDir) -> list[tuple[str, str]]:
+    """(recording, command) of every wav.scp entry that runs a shell command."""
+    return [(reco, entry.strip()[:-1].strip()) for reco, entry in sorted(data.wav_scp.items()) if is_pipe(entry)]
+
+
+def check_pipes(data: DataDir, allow: bool, option: str = "--allow-pipes") -> int:
+    """Refuse a data dir whose wav.scp runs shell commands unless `allow`; returns how many it runs.
+
+    A `<command> |` entry is run through a shell when its audio is read (as Kaldi does), so a data dir
+    from elsewhere is code: it can run anything with the user's rights."""
+    pipes = pipe_entries(data)
+    if pipes and not allow:
+        reco, cmd = pipes[0]
+        raise VQSpeechError(f"{data._where('wav.scp')}: runs {len(pipes)} shell command{'s' if len(pipes) != 1 else ''}"
+                            f" (first, for {reco!r}: {cmd[:80]!r}); read them, and pass {option} if you trust them")
+    if pipes:
+        log.warning("%s: runs %d shell commands to read its audio (%s given)", data._where("wav.scp"), len(pipes),
+                    option)
+    return len(pipes)
+
+
 def _run_pipe(command: str, name: str, cwd: Path | None) -> bytes:
     """Run a wav.scp command (without the trailing '|'); return its stdout."""
     try:

@@ -6,7 +6,7 @@ UTF-8, newline-terminated, without empty lines, with the right number of fields,
 in C order; the same utterance list in utt2spk, text, utt2dur and segments (or wav.scp without
 segments); spk2utt the exact inverse of utt2spk; utterance ids prefixed by their speaker id; segments
 naming wav.scp recordings with 0 <= start < end (end -1 = to the end); positive durations; wav.scp files
-that exist (pipes are not run); a `ctm` naming only known utterances, with numeric non-negative times.
+that exist (pipes are not run, but counted: `pipes`); a `ctm` naming only known utterances, with numeric non-negative times.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class ValidationReport:
     utterances: int = 0
     speakers: int = 0
     hours: float | None = None  # from utt2dur, when present
+    pipes: int = 0  # wav.scp entries that are shell commands (`<command> |`): reading the data runs them
 
     @property
     def ok(self) -> bool:
@@ -90,6 +91,9 @@ def _number(report: ValidationReport, f: _File, n: int, value: str, what: str) -
         x = float(value)
     except ValueError:
         report.problems.append(Problem(str(f.path), n, f"{what} {value!r} is not a number"))
+        return None
+    if x != x or x in (float("inf"), float("-inf")):
+        report.problems.append(Problem(str(f.path), n, f"{what} {value!r} is not finite"))
         return None
     return x
 
@@ -148,7 +152,9 @@ def validate_data_dir(path: str | os.PathLike, require_text: bool = True) -> Val
     if wav is not None:
         for n, (reco, *rest) in wav.rows:
             entry = " ".join(rest)
-            if not entry.endswith("|") and len(rest) == 1:
+            if entry.endswith("|"):
+                report.pipes += 1
+            elif len(rest) == 1:
                 f = Path(entry) if Path(entry).is_absolute() else path / entry
                 if not f.exists():
                     add(Problem(str(wav.path), n, f"audio file {entry!r} of {reco!r} does not exist"))
