@@ -112,20 +112,23 @@ def _open(cache_dir: Path, sample_rate: int, digest: str) -> AudioCache | None:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if index.get("hash") != digest or index.get("version") != CACHE_VERSION:
+    try:  # a damaged index (not a mapping, entries without their fields) is rebuilt like a stale one
+        if index.get("hash") != digest or index.get("version") != CACHE_VERSION:
+            return None
+        entries = index["utts"]
+        lengths = np.array([e["length"] for e in entries], dtype=np.int64)
+        if audio_path.stat().st_size != 2 * int(lengths.sum()):
+            return None
+        return AudioCache(
+            audio_path=audio_path,
+            utts=[str(e["utt"]) for e in entries],
+            speakers=[str(e["speaker"]) for e in entries],
+            offsets=np.array([e["offset"] for e in entries], dtype=np.int64),
+            lengths=lengths,
+            sample_rate=sample_rate,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         return None
-    entries = index["utts"]
-    lengths = np.array([e["length"] for e in entries], dtype=np.int64)
-    if audio_path.stat().st_size != 2 * int(lengths.sum()):
-        return None
-    return AudioCache(
-        audio_path=audio_path,
-        utts=[e["utt"] for e in entries],
-        speakers=[e["speaker"] for e in entries],
-        offsets=np.array([e["offset"] for e in entries], dtype=np.int64),
-        lengths=lengths,
-        sample_rate=sample_rate,
-    )
 
 
 def default_cache_dir(data_dir: str | os.PathLike) -> Path:
