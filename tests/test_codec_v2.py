@@ -213,3 +213,32 @@ def test_fuzz_header_round_trip(samples, k, hop, rate, frame, spk):
     assert size == len(head)
     for name in ("sample_rate", "hop", "num_codes", "num_samples", "n_codes", "speaker", "frame_codes", "entropy"):
         assert getattr(h2, name) == getattr(h, name), name
+
+
+def test_read_code_span_seeks_and_conceals(tmp_path):
+    from vqspeech.codec.files import read_code_span
+
+    h = _header(4 * 16000 - 100)
+    codes = np.random.default_rng(3).integers(0, 512, h.n_codes)
+    path = write_vqs(tmp_path / "p.vqs", h, codes)
+    whole = read_code_span(path)
+    np.testing.assert_array_equal(whole.codes, codes)
+    assert (whole.first_code, whole.skip, whole.num_samples, whole.silence) == (0, 0, h.num_samples, [])
+    s = read_code_span(path, start=1.51, duration=1.0)
+    a = int(round(1.51 * 16000))
+    assert s.first_code == a // 64 and s.skip == a - s.first_code * 64 and s.num_samples == 16000
+    np.testing.assert_array_equal(s.codes, codes[a // 64: -(-(a + 16000) // 64)])
+    end = read_code_span(path, start=3.5, duration=10)
+    assert end.num_samples == h.num_samples - 56000
+    data = bytearray(path.read_bytes())
+    _, got = read_vqs_bytes(bytes(data), raw_frames=True)
+    data[got.frames[1].offset] ^= 0xFF
+    (tmp_path / "bad.vqs").write_bytes(bytes(data))
+    with pytest.raises(VQSpeechError, match=r"frame 1 of 4 \(1.00-2.00 s\) is damaged"):
+        read_code_span(tmp_path / "bad.vqs")
+    c = read_code_span(tmp_path / "bad.vqs", conceal=True, start=0.5, duration=2.0)
+    assert c.damaged == [1] and c.silence == [(8000, 24000)] and c.codes.size == 2 * 250
+    np.testing.assert_array_equal(c.codes[:125], codes[125:250])  # the frames around the damage decode
+    np.testing.assert_array_equal(c.codes[375:], codes[500:625])
+    ok = read_code_span(tmp_path / "bad.vqs", start=2.0)  # a span that avoids the damage needs no --conceal
+    np.testing.assert_array_equal(ok.codes, codes[500:])
