@@ -161,7 +161,12 @@ class IntPrior:
         """Quantize a `vqspeech.models.prior.CodePrior` (deterministic: same float weights, same result)."""
         from vqspeech.generate.pack import pack_wavenet
 
+        from torch import nn
+
         wn = prior.wavenet
+        if not isinstance(wn.embed, nn.Embedding) or getattr(wn, "cond_channels", 0):
+            # a computed input table (torch matmul) or local conditioning would not be exact on every CPU
+            raise ValueError("the integer prior needs an embedding input and no local conditioning")
         p = pack_wavenet(wn)
         k_taps, r, g = p.wd.shape[1], p.residual, p.gate
         n_layers = p.num_layers
