@@ -159,9 +159,9 @@ class IntPrior:
     @classmethod
     def from_prior(cls, prior) -> IntPrior:
         """Quantize a `vqspeech.models.prior.CodePrior` (deterministic: same float weights, same result)."""
-        from vqspeech.generate.pack import pack_wavenet
-
         from torch import nn
+
+        from vqspeech.generate.pack import pack_wavenet
 
         wn = prior.wavenet
         if not isinstance(wn.embed, nn.Embedding) or getattr(wn, "cond_channels", 0):
