@@ -6,6 +6,7 @@ saving. The only module that touches soundfile and soxr. 8-bit mu-law companding
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -22,13 +23,106 @@ log = logging.getLogger(__name__)
 DEFAULT_SAMPLE_RATE = 16000  # the paper's and the default model's rate
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a file as it is: `([T, C] float32 in [-1, 1], sample_rate)`, with one-line errors."""
+MIN_RATE, MAX_RATE = 1000, 384_000  # Hz: an audio file's rate outside these is refused (a hostile header)
+MAX_CHANNELS = 256
+DEFAULT_MAX_DURATION_S = 4 * 3600.0  # longer audio is refused unless the limit is raised (--max-duration)
+MAX_SAMPLE = 16.0  # |sample| above this (+24 dBFS in a float file) is garbage, not audio
+_limits = {"max_duration": DEFAULT_MAX_DURATION_S}
+
+
+def set_max_duration(seconds: float | None) -> None:
+    """Set the longest audio (s) that loading accepts; None restores the default (4 h)."""
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise VQSpeechError(f"--max-duration must be a finite number of seconds > 0, got {seconds}")
+    _limits["max_duration"] = DEFAULT_MAX_DURATION_S if seconds is None else float(seconds)
+
+
+def wav_data_shortfall(header: bytes, file_size: int) -> int:
+    """Bytes missing from a RIFF/WAVE file's data chunk: its declared size minus what the file holds
+    (0 when complete, not a WAV, or the size is the 'unknown' 0/0xFFFFFFFF of a streamed file).
+    `header` is the file's first bytes (64 KB is plenty)."""
+    if len(header) < 12 or header[:4] not in (b"RIFF", b"RIFX") or header[8:12] != b"WAVE":
+        return 0
+    order = "little" if header[:4] == b"RIFF" else "big"
+    pos = 12
+    while pos + 8 <= len(header):
+        cid, size = header[pos:pos + 4], int.from_bytes(header[pos + 4:pos + 8], order)
+        if cid == b"data":
+            if size in (0, 0xFFFFFFFF):
+                return 0
+            return max(0, size - max(0, file_size - (pos + 8)))
+        pos += 8 + size + (size & 1)
+    return 0
+
+
+def check_audio_file(path: str | os.PathLike, max_duration: float | None = None) -> sf._SoundFileInfo:
+    """Check an audio file from its header before any decoding: readable, a rate of 1-384 kHz, at most
+    `max_duration` s (default: the limit of `set_max_duration`), a sane channel count; warns when a WAV's
+    data chunk is cut short (naming what is missing); float files are scanned for garbage samples."""
     path = Path(path)
     if not path.exists():
         raise VQSpeechError(f"{path}: no such file")
     if path.is_dir():
         raise VQSpeechError(f"{path}: is a directory, not an audio file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise VQSpeechError(f"{path}: not a readable audio file ({detail})") from None
+    rate, limit = int(info.samplerate), _limits["max_duration"] if max_duration is None else max_duration
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise VQSpeechError(f"{path}: sample rate {rate} Hz in its header, outside {MIN_RATE}-{MAX_RATE} Hz "
+                            "(a damaged or hostile header)")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise VQSpeechError(f"{path}: {info.channels} channels in its header (at most {MAX_CHANNELS})")
+    if info.frames / rate > limit:
+        raise VQSpeechError(f"{path}: {info.frames / rate:.1f} s of audio, longer than the {limit:g} s limit "
+                            "(pass --max-duration SECONDS to raise it)")
+    if info.format in ("WAV", "WAVEX", "RF64"):
+        try:
+            with open(path, "rb") as f:
+                missing = wav_data_shortfall(f.read(1 << 16), path.stat().st_size)
+        except OSError:
+            missing = 0
+        if missing:
+            frame = max(1, info.channels * _bytes_per_sample(info.subtype))
+            log.warning("%s: the data chunk is cut short: %.3f s (%d bytes) missing; reading the %.3f s present",
+                        path, missing / frame / rate, missing, info.frames / rate)
+    if info.subtype in ("FLOAT", "DOUBLE"):
+        _scan_float(path, rate)
+    return info
+
+
+def _bytes_per_sample(subtype: str) -> int:
+    return {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+            "ULAW": 1, "ALAW": 1}.get(subtype, 2)
+
+
+def _scan_float(path: Path, rate: int) -> None:
+    """Refuse a float file with non-finite or absurd samples (integer PCM cannot hold them)."""
+    done = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                bad = ~np.isfinite(block) | (np.abs(block) > MAX_SAMPLE)
+                if bad.any():
+                    i = int(np.flatnonzero(bad.any(axis=1))[0])
+                    v = block[i][bad[i]][0]
+                    if not np.isfinite(v):
+                        raise VQSpeechError(f"{path}: audio contains NaN or infinite samples (first at "
+                                            f"{(done + i) / rate:.3f} s)")
+                    raise VQSpeechError(f"{path}: sample value {v:g} at {(done + i) / rate:.3f} s is not audio "
+                                        f"(samples lie in [-1, 1]; a float file with garbage)")
+                done += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise VQSpeechError(f"{path}: unreadable audio data ({str(err).splitlines()[0]})") from None
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a file as it is: `([T, C] float32 in [-1, 1], sample_rate)`, with one-line errors (the header
+    is checked first: `check_audio_file`)."""
+    path = Path(path)
+    check_audio_file(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -59,6 +153,8 @@ def check_audio(wav: np.ndarray, name: str = "audio") -> None:
     if not np.all(np.isfinite(wav)):
         raise VQSpeechError(f"{name}: audio contains NaN or infinite samples")
     peak = float(np.max(np.abs(wav)))
+    if peak > MAX_SAMPLE:
+        raise VQSpeechError(f"{name}: sample value {peak:g} is not audio (samples lie in [-1, 1])")
     if peak == 0.0:
         log.warning("%s: audio is all silence", name)
     elif np.mean(np.abs(wav) >= 0.999) > 0.001:

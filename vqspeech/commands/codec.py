@@ -14,7 +14,15 @@ from pathlib import Path
 
 import typer
 
-from vqspeech.commands.common import check_overwrite
+from vqspeech.commands.common import (
+    MAX_DURATION_HELP,
+    check_device,
+    check_finite,
+    check_overwrite,
+    check_seconds,
+    check_seed,
+    check_temperature,
+)
 from vqspeech.errors import VQSpeechError
 
 log = logging.getLogger(__name__)
@@ -105,6 +113,7 @@ def encode_cmd(
     prior: Path | None = typer.Option(None, "--prior", help="Prior model dir for entropy coding (default: bundled)."),
     metadata: bool = typer.Option(False, "--metadata", help="Store the vqspeech version and source name in the header."),
     chunk_seconds: float = typer.Option(5.0, "--chunk-seconds", help="Encoding chunk in s (bounds memory)."),
+    max_duration: float | None = typer.Option(None, "--max-duration", help=MAX_DURATION_HELP),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
     """Encode audio into .vqs code files (x.wav -> x.vqs; a directory -> DIR_vqs/ mirroring names).
@@ -121,10 +130,11 @@ def encode_cmd(
 
       vqspeech encode speech.wav --no-entropy
     """
+    from vqspeech.audio import check_audio_file, set_max_duration
     from vqspeech.codec.files import encode_to_vqs, file_metadata
 
-    if chunk_seconds <= 0:
-        raise VQSpeechError(f"--chunk-seconds must be > 0, got {chunk_seconds}")
+    set_max_duration(max_duration)
+    check_seconds("--chunk-seconds", chunk_seconds, most=3600.0)
     if prior is not None and entropy is False:
         raise VQSpeechError("--prior is used for entropy coding, not with --no-entropy")
     pairs = _plan(inputs, out, AUDIO_SUFFIXES, lambda p: p.with_suffix(".vqs"), ".vqs", "_vqs", force)
@@ -135,6 +145,7 @@ def encode_cmd(
         pr, pr_fp = None, ""
 
     def work(inp: Path, o: Path) -> None:
+        check_audio_file(inp)  # header bounds (rate, duration) before any decoding
         r = encode_to_vqs(vq, fp, inp, o, speaker=speaker, prior=pr, prior_fingerprint=pr_fp,
                           chunk_seconds=chunk_seconds, progress=True,
                           metadata=file_metadata(inp) if metadata else None)
@@ -200,10 +211,12 @@ def decode_cmd(
     from vqspeech.codec.api import decode_to_file
     from vqspeech.codec.files import check_model, read_code_span
 
-    if temperature < 0:
-        raise VQSpeechError(f"--temperature must be >= 0, got {temperature}")
-    if start < 0 or (duration is not None and duration <= 0):
-        raise VQSpeechError("--start must be >= 0 and --duration > 0")
+    check_temperature(temperature)
+    check_seed(seed)
+    check_seconds("--start", start, zero_ok=True)
+    check_seconds("--duration", duration)
+    check_finite("--f0-shift", f0_shift, 48.0)
+    check_device(device)
     pairs = _plan(inputs, out, {".vqs"}, lambda p: p.with_name(p.stem + ".decoded.wav"), ".wav",
                   "_decoded", force)
     vq, fp = _load(model, "vqvae", device)
@@ -242,6 +255,7 @@ def convert_cmd(
     f0_shift: float = typer.Option(0.0, "--f0-shift", help="Move the pitch by this many semitones "
                                    "(source-filter decoders)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    max_duration: float | None = typer.Option(None, "--max-duration", help=MAX_DURATION_HELP),
     force: bool = typer.Option(False, "--force", "-f", help=_FORCE_HELP),
 ) -> None:
     """Voice conversion: encode, then decode as another speaker (a source-filter model also takes the
@@ -253,8 +267,15 @@ def convert_cmd(
 
       vqspeech convert in.flac -s p226 -o out.wav --seed 0 --model exp/vq/model
     """
+    from vqspeech.audio import check_audio_file, set_max_duration
     from vqspeech.codec.api import decode_to_file, encode_file
 
+    set_max_duration(max_duration)
+    check_temperature(temperature)
+    check_seed(seed)
+    check_finite("--f0-shift", f0_shift, 48.0)
+    check_device(device)
+    check_audio_file(inp)
     o = out if out is not None else inp.with_name(f"{inp.stem}.to_{speaker}.wav")
     if o.exists() and o.resolve() == inp.resolve():
         raise VQSpeechError(f"{o}: output would overwrite its input")
@@ -289,8 +310,10 @@ def sample_cmd(
     from vqspeech.codec.api import decode_to_file
     from vqspeech.generate import sample_codes
 
-    if seconds <= 0:
-        raise VQSpeechError(f"--seconds must be > 0, got {seconds}")
+    check_seconds("--seconds", seconds, most=3600.0)
+    check_temperature(temperature)
+    check_seed(seed)
+    check_device(device)
     o = out if out is not None else Path(f"sample.{speaker or 'unconditional'}.wav")
     check_overwrite(o, force)
     vq, fp = _load(model, "vqvae", device)

@@ -331,6 +331,10 @@ def _load_recording(data: DataDir, reco: str, utt: str) -> tuple[np.ndarray, int
             wav2d, rate = read_audio(p)
         except VQSpeechError as err:
             raise VQSpeechError(f"utterance {utt!r}: {err}") from None
+    from vqspeech.audio import MAX_RATE, MIN_RATE
+
+    if not MIN_RATE <= int(rate) <= MAX_RATE:
+        raise VQSpeechError(f"utterance {utt!r}: sample rate {rate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz")
     wav = wav2d.mean(axis=1) if wav2d.shape[1] > 1 else wav2d[:, 0]
     return np.ascontiguousarray(wav, dtype=np.float32), int(rate)
 
