@@ -54,7 +54,11 @@ def vctk_cmd(
 
       vqspeech prepare vctk /corpora/VCTK-Corpus data/vctk --flac16k --jobs 2
     """
+    from vqspeech.commands.common import check_finite, check_seed
     from vqspeech.data.vctk import prepare_vctk
+
+    check_seed(seed)
+    check_finite("--top-db", top_db, 200.0)
 
     outs = prepare_vctk(src, data, mic=mic, version=corpus_version, trim=trim, split=_split(split), seed=seed,
                         flac16k=flac16k, top_db=top_db, speakers=_csv(speakers, "--speakers"), jobs=jobs,

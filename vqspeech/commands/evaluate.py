@@ -87,6 +87,11 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_reconstruction
+        from vqspeech.commands.common import check_device, check_seed, check_temperature
+
+        check_temperature(temperature)
+        check_seed(seed)
+        check_device(device)
 
         result = evaluate_reconstruction(
             model, data, prior=prior, max_utts=max_utts,
@@ -119,6 +124,11 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_conversion
+        from vqspeech.commands.common import check_device, check_seed, check_temperature
+
+        check_temperature(temperature)
+        check_seed(seed)
+        check_device(device)
 
         result = evaluate_conversion(
             model, data, targets=list(target) if target else None, max_utts=max_utts, max_pairs=max_pairs,
@@ -145,6 +155,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_samples
+        from vqspeech.commands.common import check_device, check_seconds, check_seed, check_temperature
+
+        check_temperature(temperature)
+        check_seed(seed)
+        check_device(device)
+        check_seconds("--seconds", seconds, most=3600.0)
 
         result = evaluate_samples(
             prior, model, data=data, speakers=list(speaker) if speaker else None, seconds=seconds,

@@ -37,7 +37,10 @@ def synth(
 
       vqspeech prepare synth data/tiny --utts-per-speaker 20 --speakers us_m1,gb_f4,my_f3=en-us+f3
     """
+    from vqspeech.commands.common import check_seed
     from vqspeech.data.synth import build_synth_corpus, parse_speakers
+
+    check_seed(seed)
 
     summary = build_synth_corpus(data, parse_speakers(speakers), utts_per_speaker=utts_per_speaker,
                                  parallel_sentences=parallel_sentences, seed=seed, jobs=jobs, force=force,
