@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: test demo lint bench clean-venv install-wheel
+.PHONY: test demo lint clean-venv install-wheel
 
 # torch goes in first, from TORCH_SPEC, so the package's torch range is already satisfied.
 $(VENV)/.torch:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from vqspeech.codec.bitstream import (
     MAGIC,
     VqsHeader,
-    bits_for,
     pack_codes,
     parse,
     read_vqs,
@@ -23,6 +22,7 @@ from vqspeech.codec.bitstream import (
     write_vqs,
 )
 from vqspeech.errors import VQSpeechError
+from vqspeech.models.config import bits_per_code
 
 
 def _header(n_samples: int = 1000, hop: int = 64, k: int = 512, **kw) -> VqsHeader:
@@ -52,8 +52,8 @@ def test_pack_known_bits():
         pack_codes(np.array([4]), 2)
 
 
-def test_bits_for():
-    assert [bits_for(k) for k in (2, 3, 4, 5, 256, 257, 512, 513)] == [1, 2, 2, 3, 8, 9, 9, 10]
+def test_bits_per_code():
+    assert [bits_per_code(k) for k in (2, 3, 4, 5, 256, 257, 512, 513)] == [1, 2, 2, 3, 8, 9, 9, 10]
 
 
 def test_file_round_trip(tmp_path):

@@ -109,7 +109,7 @@ def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CH
     import sys
     import time
 
-    from vqspeech.codec.stream_audio import iter_audio_blocks
+    from vqspeech.audio import iter_audio_blocks
 
     enc = ChunkedEncoder(model, chunk_seconds)
     bar = None
@@ -244,7 +244,7 @@ def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: s
 
     skip: samples decoded but not written at the start (then num_samples counts the written ones);
     silence: [start, end) sample ranges of the written output set to zero (concealed frames)."""
-    from vqspeech.codec.stream_audio import audio_writer
+    from vqspeech.audio import audio_writer
 
     mute = sorted(silence)
     pos = -int(skip)  # index in the written output of the next decoded sample

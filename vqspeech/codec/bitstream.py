@@ -25,7 +25,6 @@ its payload.
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 import zlib
@@ -37,17 +36,13 @@ import numpy as np
 
 from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_path
+from vqspeech.models.config import bits_per_code
 
 MAGIC = b"VQSC"
 VERSION = 1
 VERSIONS = (1, 2)  # what this reader reads
 _PREFIX = struct.Struct("<4sBI")  # magic, version, header length
 MAX_HEADER_BYTES = 1 << 20  # a header is a few hundred bytes; anything bigger is garbage
-
-
-def bits_for(num_codes: int) -> int:
-    """Bits of a fixed-length code for a codebook of K codes: max(1, ceil(log2 K))."""
-    return max(1, math.ceil(math.log2(num_codes)))
 
 
 @dataclass
@@ -70,7 +65,7 @@ class VqsHeader:
 
     def __post_init__(self) -> None:
         if self.bits == 0:
-            self.bits = bits_for(self.num_codes) if isinstance(self.num_codes, int) and self.num_codes >= 2 else 0
+            self.bits = bits_per_code(self.num_codes) if isinstance(self.num_codes, int) and self.num_codes >= 2 else 0
         if self.version == 2 and self.frame_codes == 0:
             from vqspeech.codec.vqs2 import default_frame_codes
 
@@ -151,7 +146,7 @@ def _check_header(d: Any, name: str) -> VqsHeader:
         raise VQSpeechError(f"{bad} ({err})") from None
     if h.sample_rate < 1 or h.hop < 1 or h.num_codes < 2 or h.num_codes > 1 << 16 or h.num_samples < 0:
         raise VQSpeechError(f"{bad} (sample_rate, hop, K or length out of range)")
-    if h.bits != bits_for(h.num_codes):
+    if h.bits != bits_per_code(h.num_codes):
         raise VQSpeechError(f"{bad} (bits {h.bits} for K={h.num_codes})")
     if h.n_codes != -(-h.num_samples // h.hop):
         raise VQSpeechError(f"{bad} ({h.n_codes} codes for {h.num_samples} samples at hop {h.hop})")
@@ -227,15 +222,7 @@ def write_vqs(path: str | os.PathLike, header: VqsHeader, codes: np.ndarray | No
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        tmp.chmod(public_mode())
     return path
-
-
-def public_mode() -> int:
-    """0o666 minus the umask: the mode a plain open() would give (mkstemp's temp files are 0o600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 @dataclass

@@ -156,7 +156,8 @@ def frame_bytes(payload: bytes, index: int, header_crc: int) -> bytes:
 
 def parse_header(data: bytes, name: str, max_seconds: float = MAX_SECONDS):
     """-> (VqsHeader, header size in bytes, header crc). VQSpeechError on anything a writer cannot make."""
-    from vqspeech.codec.bitstream import VqsHeader, bits_for
+    from vqspeech.codec.bitstream import VqsHeader
+    from vqspeech.models.config import bits_per_code
 
     bad = f"{name}: inconsistent .vqs header"
     try:
@@ -228,7 +229,7 @@ def parse_header(data: bytes, name: str, max_seconds: float = MAX_SECONDS):
     if prior_fp is not None:
         entropy = {"coder": f"int-prior-v{coder}", "coder_id": coder, "prior_fingerprint": prior_fp}
     h = VqsHeader(model_fingerprint=model_fp, sample_rate=rate, hop=hop, num_codes=k, num_samples=num_samples,
-                  n_codes=-(-num_samples // hop), speaker=speaker, bits=bits_for(k), entropy=entropy, extra=extra,
+                  n_codes=-(-num_samples // hop), speaker=speaker, bits=bits_per_code(k), entropy=entropy, extra=extra,
                   version=VERSION, frame_codes=frame if frame is not None else default)
     return h, pos + 2, crc
 

@@ -15,7 +15,6 @@ naming file and line); consistency between files is checked by `vqspeech.data.va
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import subprocess
@@ -309,20 +308,14 @@ def _run_pipe(command: str, name: str, cwd: Path | None) -> bytes:
 
 def _load_recording(data: DataDir, reco: str, utt: str) -> tuple[np.ndarray, int]:
     """A recording as it is: ([T] float32 mono, sample rate)."""
-    import soundfile as sf
-
-    from vqspeech.audio import read_audio
+    from vqspeech.audio import read_audio, read_audio_bytes
 
     if reco not in data.wav_scp:
         raise VQSpeechError(f"{data._where('wav.scp')}: no entry for recording {reco!r} (utterance {utt!r})")
     entry = data.wav_scp[reco].strip()
     if entry.endswith("|"):
         raw = _run_pipe(entry[:-1].strip(), f"utterance {utt!r}", data.path)
-        try:
-            wav2d, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise VQSpeechError(f"utterance {utt!r}: wav.scp command output is not audio ({detail})") from None
+        wav2d, rate = read_audio_bytes(raw, f"utterance {utt!r}")
     else:
         p = Path(entry)
         if not p.is_absolute() and data.path is not None:
