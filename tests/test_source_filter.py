@@ -9,8 +9,14 @@ import torch
 from vqspeech.config import from_dict
 from vqspeech.errors import VQSpeechError
 from vqspeech.models.config import VQVAEConfig
-from vqspeech.models.source import (block_noise, filtered_noise, harmonic_phase, harmonics, nyquist_mask,
-                                    upsample_frames)
+from vqspeech.models.source import (
+    block_noise,
+    filtered_noise,
+    harmonic_phase,
+    harmonics,
+    nyquist_mask,
+    upsample_frames,
+)
 
 SR, HOP = 16000, 64
 
