@@ -8,6 +8,7 @@ Layout (L layers, kernel k, residual R, gate G = 2H, skip S, Q output classes):
     brs    [L, R + S]           their biases
     w1 [S, S], b1 [S], w2 [S, Q], b2 [Q]   output head (transposed)
     dil    [L] int64            dilations
+    ws     [L, E, G]            excitation 1x1 convs, transposed (E = source channels; E = 0 without a source)
 The innermost loops run over contiguous output channels (the last axis), so they vectorise.
 """
 
@@ -36,6 +37,15 @@ class PackedWaveNet:
     gate: int
     skip: int
     out_classes: int
+    ws: np.ndarray | None = None  # [L, E, G]; None = [L, 0, G] (no excitation input)
+
+    def __post_init__(self) -> None:
+        if self.ws is None:
+            self.ws = np.zeros((self.num_layers, 0, self.gate), np.float32)
+
+    @property
+    def source_channels(self) -> int:
+        return int(self.ws.shape[1])
 
     @property
     def num_layers(self) -> int:
@@ -48,7 +58,7 @@ class PackedWaveNet:
     def macs_per_sample(self) -> int:
         """Multiply-accumulates per generated sample (per stream), conditioning excluded."""
         r, g, s, q, k = self.residual, self.gate, self.skip, self.out_classes, self.kernel_size
-        per_layer = k * r * g + (g // 2) * (r + s)
+        per_layer = k * r * g + (g // 2) * (r + s) + self.source_channels * g
         return self.num_layers * per_layer + s * s + s * q
 
 
@@ -74,6 +84,9 @@ def pack_wavenet(wavenet) -> PackedWaveNet:
         brs.append(np.concatenate([_np(layer.res.bias), _np(layer.skip.bias)]))
         dil.append(int(layer.dilated.dilation[0]))
     wd_a = np.ascontiguousarray(np.stack(wd), dtype=np.float32)
+    ws = None
+    if getattr(layers[0], "source", None) is not None:
+        ws = np.ascontiguousarray(np.stack([_np(layer.source.weight)[:, :, 0].T for layer in layers]))
     return PackedWaveNet(
         embed=_np(wavenet.embed.weight),
         wd=wd_a,
@@ -89,7 +102,23 @@ def pack_wavenet(wavenet) -> PackedWaveNet:
         gate=wd_a.shape[3],
         skip=int(wavenet.out1.weight.shape[0]),
         out_classes=int(wavenet.out2.weight.shape[0]),
+        ws=ws,
     )
+
+
+def ring_layout(dil: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Ring buffer offsets and masks: layer l keeps the last pow2 >= (k - 1) * d + 1 inputs.
+
+    Returns (buf_off [L] int64, buf_mask [L] int64, total rows)."""
+    offs, masks, total = [], [], 0
+    for d in dil:
+        size = 1
+        while size < (kernel_size - 1) * int(d) + 1:
+            size *= 2
+        offs.append(total)
+        masks.append(size - 1)
+        total += size
+    return np.asarray(offs, dtype=np.int64), np.asarray(masks, dtype=np.int64), total
 
 
 def layer_conditioning(wavenet, cond=None, speaker=None, batch: int = 1):

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from vqspeech.generate.numba_kernel import ring_layout
+from vqspeech.generate.pack import pack_wavenet, ring_layout
 
 
 class TorchStreams:
@@ -24,29 +24,23 @@ class TorchStreams:
     def __init__(self, wavenet, lengths: list[int], first_input: int) -> None:
         if any(a < b for a, b in zip(lengths, lengths[1:], strict=False)):
             raise ValueError("streams must be sorted by length, longest first")
-        layers = list(wavenet.layers)
-        dev = layers[0].dilated.weight.device
+        dev = next(wavenet.parameters()).device
         self.device = dev
         self.lengths = [int(v) for v in lengths]
-        with torch.no_grad():
-            k = int(layers[0].dilated.kernel_size[0])
-            self.k = k
-            self.dil = [int(layer.dilated.dilation[0]) for layer in layers]
-            # [L, k*R, G]: rows j*R:(j+1)*R multiply the input at t - (k - 1 - j) * d
-            self.wd = torch.stack([layer.dilated.weight.permute(2, 1, 0).reshape(-1, layer.dilated.out_channels)
-                                   for layer in layers]).float().contiguous()
-            self.wrs = torch.stack([torch.cat([layer.res.weight[:, :, 0], layer.skip.weight[:, :, 0]]).t()
-                                    for layer in layers]).float().contiguous()  # [L, H, R+S]
-            self.brs = torch.stack([torch.cat([layer.res.bias, layer.skip.bias]) for layer in layers]).float()
-            self.embed = wavenet.embed.weight.detach().float()
-            self.w1 = wavenet.out1.weight[:, :, 0].t().float().contiguous()
-            self.b1 = wavenet.out1.bias.detach().float()
-            self.w2 = wavenet.out2.weight[:, :, 0].t().float().contiguous()
-            self.b2 = wavenet.out2.bias.detach().float()
-        self.r = self.embed.shape[1]
-        self.g = self.wd.shape[2]
-        self.s = self.w1.shape[0]
-        offs, masks, _ = ring_layout(torch.tensor(self.dil).numpy(), k)
+        p = pack_wavenet(wavenet)  # the layout the numba kernel reads, as tensors on the WaveNet's device
+        k = self.k = p.kernel_size
+        self.dil = [int(d) for d in p.dil]
+        # [L, k*R, G]: rows j*R:(j+1)*R multiply the input at t - (k - 1 - j) * d
+
+        def t_(a):
+            return torch.from_numpy(a).to(dev)
+
+        self.wd = t_(p.wd.reshape(p.num_layers, k * p.residual, p.gate))
+        self.wrs, self.brs = t_(p.wrs), t_(p.brs)  # [L, H, R+S], [L, R+S]
+        self.embed, self.w1, self.b1, self.w2, self.b2 = t_(p.embed), t_(p.w1), t_(p.b1), t_(p.w2), t_(p.b2)
+        self.r, self.g, self.s = p.residual, p.gate, p.skip
+        self.ws = t_(p.ws) if p.source_channels else None  # [L, E, G] the excitation's 1x1 convs, or None
+        _, masks, _ = ring_layout(p.dil, k)
         b = len(self.lengths)
         self.sizes = [int(m) + 1 for m in masks]
         self.bufs = [torch.zeros(size, b, self.r, device=dev) for size in self.sizes]
@@ -56,14 +50,22 @@ class TorchStreams:
     @torch.no_grad()
     def step(self, n: int, cond: torch.Tensor, hop: int, f0: int, *, forced: torch.Tensor | None = None,
              temperature: float = 1.0, generator: torch.Generator | None = None,
-             want_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+             want_logits: bool = False, source: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Steps t .. t + n - 1. cond: [B, F, L, G] covering frames t // hop - f0 onwards; forced:
-        [B, n] teacher-forced next inputs. Returns (samples [B, n] int64, logits [B, n, Q] or None)."""
+        [B, n] teacher-forced next inputs; source: [B, n, E] the excitation of these steps (required
+        when the WaveNet has one). Returns (samples [B, n] int64, logits [B, n, Q] or None)."""
         b = len(self.lengths)
         q = self.w2.shape[1]
         out = torch.zeros(b, n, dtype=torch.long, device=self.device)
         logits = torch.zeros(b, n, q, device=self.device) if want_logits else None
         cond = cond.to(self.device, torch.float32)
+        if self.ws is not None:
+            e = self.ws.shape[1]
+            if source is None or tuple(source.shape) != (b, n, e):
+                got = None if source is None else tuple(source.shape)
+                raise ValueError(f"this WaveNet needs source [B, n, E] = {(b, n, e)}, got {got}")
+            source = torch.as_tensor(source).to(self.device, torch.float32)
         r, h2 = self.r, self.g // 2
         scale = math.sqrt(0.5)
         for i in range(n):
@@ -76,7 +78,10 @@ class TorchStreams:
             skip = torch.zeros(nb, self.s, device=self.device)
             for layer, (d, size, buf) in enumerate(zip(self.dil, self.sizes, self.bufs, strict=True)):
                 taps = [buf[(t - (self.k - 1 - j) * d) % size, :nb] for j in range(self.k - 1)]
-                h = torch.addmm(cond[:nb, frame, layer], torch.cat(taps + [x], dim=1), self.wd[layer])
+                bias = cond[:nb, frame, layer]
+                if self.ws is not None:
+                    bias = torch.addmm(bias, source[:nb, i], self.ws[layer])
+                h = torch.addmm(bias, torch.cat(taps + [x], dim=1), self.wd[layer])
                 buf[t % size, :nb] = x
                 z = torch.tanh(h[:, :h2]) * torch.sigmoid(h[:, h2:])
                 rs = torch.addmm(self.brs[layer], z, self.wrs[layer])
