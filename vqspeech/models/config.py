@@ -34,6 +34,9 @@ class WaveNetConfig:
     # 8-bit mu-law decoder input only, "mulaw_scalar" (row = W @ [companded value, amplitude] + b of the
     # sample: neighbouring levels start out close, which a waveform model learns faster than free rows)
     input: str = "embedding"
+    # NSF-style excitation as extra local conditioning: sines at k x F0, k = 1..source_harmonics, on voiced
+    # samples + a noise channel on unvoiced ones, from the F0 head at decoding time (0 = none, the paper's)
+    source_harmonics: int = 0
 
     def __post_init__(self) -> None:
         if self.type != "wavenet":
@@ -47,6 +50,13 @@ class WaveNetConfig:
             raise VQSpeechError(f"config: kernel_size must be >= 2, got {self.kernel_size}")
         if self.gate_channels < 2 or self.gate_channels % 2:
             raise VQSpeechError(f"config: gate_channels must be even and >= 2, got {self.gate_channels}")
+        if not 0 <= self.source_harmonics <= 64:
+            raise VQSpeechError(f"config: decoder source_harmonics must be in [0, 64], got {self.source_harmonics}")
+
+    @property
+    def source_channels(self) -> int:
+        """Channels of the excitation input: one per harmonic + one noise channel (0 without a source)."""
+        return self.source_harmonics + 1 if self.source_harmonics > 0 else 0
 
     @property
     def num_layers(self) -> int:
@@ -231,6 +241,9 @@ class VQVAEConfig:
         self.decoder = decoder_config(self.decoder)
         if isinstance(self.decoder, SourceFilterConfig) and self.f0_head is None:
             raise VQSpeechError("config: the source_filter decoder needs an f0_head (its pitch at decoding time)")
+        if isinstance(self.decoder, WaveNetConfig) and self.decoder.source_harmonics and self.f0_head is None:
+            raise VQSpeechError("config: a WaveNet decoder with source_harmonics > 0 needs an f0_head (the pitch "
+                                "of its excitation at decoding time)")
         if len(set(self.speakers)) != len(self.speakers):
             raise VQSpeechError("config: speakers must be unique")
 
@@ -267,6 +280,8 @@ class PriorConfig:
             raise VQSpeechError("config: speakers must be unique")
         if self.wavenet.input != "embedding":
             raise VQSpeechError("config: the prior's wavenet input must be 'embedding' (codes have no amplitude)")
+        if self.wavenet.source_harmonics:
+            raise VQSpeechError("config: the prior's wavenet takes no excitation source (source_harmonics: 0)")
 
     @property
     def code_rate(self) -> float:

@@ -97,3 +97,64 @@ def filtered_noise(noise: torch.Tensor, magnitudes: torch.Tensor, hop: int) -> t
     out = F.fold(y.transpose(1, 2), output_size=(1, total), kernel_size=(1, hop + L - 1), stride=(1, hop))
     out = out.view(B, total)
     return out[:, L // 2: L // 2 + N * hop]
+
+
+# ---- the WaveNet decoder's excitation (NSF's sine + noise source), exact under any frame-aligned chunking ----
+# Everything below is float64 numpy, element by element from absolute sample indices, so a chunk's source
+# is bit-identical to the same samples of the whole signal's (the WaveNet samples from it: one differing
+# bit could change every later sample).
+
+PHASE_ONE = 1 << 40  # the phase carried from frame to frame in units of 2**-40 cycles: integer sums are exact
+
+
+def frames_at_samples(x: np.ndarray, hop: int, t0: int, t1: int, first: int = 0, total: int | None = None
+                      ) -> np.ndarray:
+    """`upsample_frames` for samples t0 .. t1 - 1 only: x [B, W] float values of frames first .. first + W - 1
+    of a signal of `total` frames (default first + W) -> [B, t1 - t0] float64, linear between frame centres,
+    held at the signal's ends. Needs frames from floor((t0 + 0.5) / hop - 0.5) to (t1 - 0.5) / hop + 0.5."""
+    total = first + x.shape[1] if total is None else total
+    p = np.maximum((np.arange(t0, t1, dtype=np.float64) + 0.5) / hop - 0.5, 0.0)
+    i0 = np.floor(p).astype(np.int64)
+    w = p - i0
+    i1 = np.minimum(i0 + 1, total - 1) - first
+    i0 = np.minimum(i0, total - 1) - first
+    xd = np.asarray(x, dtype=np.float64)
+    return xd[:, i0] * (1.0 - w) + xd[:, i1] * w
+
+
+def frame_phase(f0_samples: np.ndarray, hop: int, sample_rate: int, carry: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Phase of whole frames: f0_samples [B, n * hop] Hz -> (phase [B, n * hop] float64 cycles in [0, 1),
+    carry after [B] int64). Sample t has the phase accumulated over samples < t: within a frame by float64
+    cumsum, from frame to frame in fixed point (`PHASE_ONE`) starting at `carry` [B] (0 if None)."""
+    b, t = f0_samples.shape
+    inc = (np.asarray(f0_samples, np.float64) / float(sample_rate)).reshape(b, t // hop, hop)
+    cum = np.cumsum(inc, axis=2)
+    within = np.concatenate([np.zeros((b, t // hop, 1)), cum[:, :, :-1]], axis=2)
+    steps = np.round(cum[:, :, -1] * PHASE_ONE).astype(np.int64) % PHASE_ONE
+    c0 = np.zeros(b, np.int64) if carry is None else np.asarray(carry, np.int64)
+    starts = (c0[:, None] + np.cumsum(steps, axis=1) - steps) % PHASE_ONE  # [B, n]
+    phase = starts[:, :, None] / float(PHASE_ONE) + within
+    phase = (phase - np.floor(phase)).reshape(b, t)
+    return phase, (c0 + steps.sum(axis=1)) % PHASE_ONE
+
+
+def sine_noise_source(f0: np.ndarray, voiced: np.ndarray, num_harmonics: int, hop: int, sample_rate: int,
+                      t0: int, t1: int, noise: np.ndarray, first: int = 0, total: int | None = None,
+                      carry: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The excitation of samples t0 .. t1 - 1 (whole frames: both multiples of hop):
+    f0 [B, W] oscillator Hz (> 0 on every frame; unvoiced ones filled), voiced [B, W] 0/1 of frames first ..
+    (see `frames_at_samples`), noise [B, t1 - t0] -> (source [B, num_harmonics + 1, t1 - t0] float32,
+    phase carry after [B]). Channel k - 1 = v * sin(2 pi k phi) while k x F0 < Nyquist (else 0), the last
+    channel = (1 - v) * noise, v = the voicing flags upsampled like F0 (a cross-fade at voicing changes)."""
+    f0_s = frames_at_samples(f0, hop, t0, t1, first, total)
+    v = frames_at_samples(voiced, hop, t0, t1, first, total)
+    phase, carry = frame_phase(f0_s, hop, sample_rate, carry)
+    b, n = phase.shape
+    out = np.empty((b, num_harmonics + 1, n), np.float32)
+    for k in range(1, num_harmonics + 1):
+        s = np.sin((2.0 * np.pi) * (k * phase)) * v
+        s[k * f0_s >= sample_rate / 2.0] = 0.0
+        out[:, k - 1] = s
+    out[:, -1] = (1.0 - v) * np.asarray(noise, np.float64)
+    return out, carry

@@ -1,0 +1,130 @@
+"""The source-excited WaveNet decoder (`source_harmonics > 0`): the excitation as DSP, incremental ==
+parallel logits with it (numba and torch), chunked decoding == whole decoding, config rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vqspeech.config import from_dict
+from vqspeech.errors import VQSpeechError
+from vqspeech.generate.numba_kernel import NumbaStreams
+from vqspeech.generate.pack import layer_conditioning, pack_wavenet
+from vqspeech.generate.torch_incremental import TorchStreams
+from vqspeech.models.config import PriorConfig, VQVAEConfig, WaveNetConfig
+from vqspeech.models.source import frame_phase, frames_at_samples, sine_noise_source, upsample_frames
+from vqspeech.models.wavenet import WaveNet
+
+torch.set_num_threads(1)
+SR, HOP = 16000, 64
+
+
+def make_net(harmonics=3, seed=0, k=2, stacks=2, per_stack=3):
+    torch.manual_seed(seed)
+    cfg = WaveNetConfig(stacks=stacks, layers_per_stack=per_stack, residual_channels=8, gate_channels=16,
+                        skip_channels=8, kernel_size=k, speaker_dim=4, source_harmonics=harmonics)
+    net = WaveNet(cfg, 256, 256, cond_channels=5, num_speakers=3).eval()
+    with torch.no_grad():  # logits of order 1-10, a harder test
+        for p in net.parameters():
+            p.mul_(2.0)
+    return net
+
+
+def _source(b, t, harmonics, seed=0):
+    g = np.random.default_rng(seed)
+    n = -(-t // HOP)
+    f0 = g.uniform(80, 400, (b, n))
+    voiced = (g.random((b, n)) > 0.3).astype(np.float64)
+    src, _ = sine_noise_source(f0, voiced, harmonics, HOP, SR, 0, n * HOP, g.uniform(-1, 1, (b, n * HOP)))
+    return src[:, :, :t]
+
+
+def test_source_is_a_line_spectrum_and_chunks_are_bit_exact():
+    n = 250
+    f0, voiced = np.full((1, n), 125.0), np.ones((1, n))
+    noise = np.zeros((1, n * HOP))
+    src, _ = sine_noise_source(f0, voiced, 4, HOP, SR, 0, n * HOP, noise)
+    spec = np.abs(np.fft.rfft(src[0].sum(0).astype(np.float64)))
+    freqs = np.fft.rfftfreq(n * HOP, 1 / SR)
+    peaks = sorted(freqs[np.argsort(spec)[-4:]])
+    assert peaks == pytest.approx([125, 250, 375, 500], abs=1.5)
+    # harmonics at or above Nyquist are zero; unvoiced frames carry only the noise channel
+    hi, _ = sine_noise_source(np.full((1, 4), 3000.0), np.ones((1, 4)), 4, HOP, SR, 0, 4 * HOP, noise[:, :4 * HOP])
+    assert np.abs(hi[0, :2]).max() > 0.5 and not hi[0, 2:].any()
+    g = np.random.default_rng(1)
+    f0, voiced = g.uniform(60, 500, (2, n)), (g.random((2, n)) > 0.4).astype(float)
+    noise = g.uniform(-1, 1, (2, n * HOP))
+    whole, carry = sine_noise_source(f0, voiced, 5, HOP, SR, 0, n * HOP, noise)
+    parts, c, a = [], None, 0
+    for b in (1, 40, 41, 170, n):  # windows of just the frames each chunk needs
+        fa, fb = max(0, a - 1), min(n, b + 1)
+        s, c = sine_noise_source(f0[:, fa:fb], voiced[:, fa:fb], 5, HOP, SR, a * HOP, b * HOP,
+                                 noise[:, a * HOP: b * HOP], first=fa, total=n, carry=c)
+        parts.append(s)
+        a = b
+    np.testing.assert_array_equal(np.concatenate(parts, axis=2), whole)
+    np.testing.assert_array_equal(c, carry)
+    v = frames_at_samples(voiced, HOP, 0, n * HOP)
+    assert not whole[:, -1][v == 1].any() and not whole[:, :-1][:, :, v[0] == 0][0].any()  # noise xor sines
+
+
+def test_frames_at_samples_and_phase_match_the_torch_dsp():
+    x = np.random.default_rng(0).uniform(50, 300, (2, 30))
+    up = frames_at_samples(x, HOP, 0, 30 * HOP)
+    np.testing.assert_allclose(up, upsample_frames(torch.from_numpy(x)[:, None], HOP)[:, 0].numpy(), atol=1e-9)
+    phase, _ = frame_phase(up, HOP, SR)
+    inc = np.concatenate([np.zeros((2, 1)), np.cumsum(up / SR, axis=1)[:, :-1]], axis=1)
+    d = np.abs(phase - (inc - np.floor(inc)))
+    assert np.minimum(d, 1 - d).max() < 1e-9
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("layout", [(2, 2, 3), (3, 1, 3)])
+def test_incremental_equals_parallel_with_the_source(backend, layout):
+    k, stacks, per = layout
+    net = make_net(k=k, stacks=stacks, per_stack=per)
+    b, t, repeat = 3, 96, 4
+    g = torch.Generator().manual_seed(1)
+    inputs = torch.randint(0, 256, (b, t), generator=g)
+    frames, speaker = torch.randn(b, 5, t // repeat, generator=g), torch.tensor([0, 2, 1])
+    src = torch.from_numpy(_source(b, t, 3)) * 3.0
+    with torch.no_grad():
+        ref = net(inputs, frames, speaker, cond_repeat=repeat, source=src).numpy().transpose(0, 2, 1)
+        plain = net(inputs, frames, speaker, cond_repeat=repeat, source=src * 0).numpy().transpose(0, 2, 1)
+    assert np.abs(ref - plain).max() > 0.1  # the source matters
+    lc = layer_conditioning(net, frames, speaker)
+    forced = torch.cat([inputs[:, 1:], torch.zeros(b, 1, dtype=torch.long)], dim=1)
+    src_steps = src.permute(0, 2, 1).contiguous()  # [B, T, E]
+    outs, t0 = [], 0
+    st = NumbaStreams(pack_wavenet(net), np.full(b, t), 0) if backend == "numba" else TorchStreams(net, [t] * b, 0)
+    st.cur_in[:] = inputs[:, 0].numpy() if backend == "numba" else inputs[:, 0]
+    for n in (7, 33, 1, 55):
+        sl = slice(t0, t0 + n)
+        if backend == "numba":
+            _, lg = st.step(n, lc.numpy(), repeat, 0, forced=forced[:, sl].numpy(), temperature=0, want_logits=True,
+                            source=src_steps[:, sl].numpy())
+        else:
+            _, lg = st.step(n, lc, repeat, 0, forced=forced[:, sl], temperature=0, want_logits=True,
+                            source=src_steps[:, sl])
+            lg = lg.numpy()
+        outs.append(lg)
+        t0 += n
+    got = np.concatenate(outs, axis=1)
+    assert np.abs(ref).max() > 1.0
+    assert np.abs(got - ref).max() < 1e-4
+    with pytest.raises(ValueError, match="needs source"):
+        st.step(1, lc.numpy() if backend == "numba" else lc, repeat, 0, temperature=0)
+
+
+def test_config_rules_and_old_configs():
+    assert WaveNetConfig().source_harmonics == 0 and WaveNetConfig().source_channels == 0
+    assert WaveNetConfig(source_harmonics=8).source_channels == 9
+    with pytest.raises(VQSpeechError, match="source_harmonics"):
+        WaveNetConfig(source_harmonics=-1)
+    with pytest.raises(VQSpeechError, match="needs an f0_head"):
+        from_dict(VQVAEConfig, {"decoder": {"stacks": 1, "source_harmonics": 4}})
+    with pytest.raises(VQSpeechError, match="no excitation"):
+        PriorConfig(wavenet=WaveNetConfig(source_harmonics=2))
+    plain = WaveNet(WaveNetConfig(stacks=1, layers_per_stack=2), 256, 256, 4, 0)
+    assert not any("source" in k for k in plain.state_dict()) and pack_wavenet(plain).source_channels == 0
