@@ -63,7 +63,8 @@ def test_reconstruct_report(setup, runner, tmp_path, monkeypatch):
     monkeypatch.setattr(baselines.shutil, "which", lambda name: None)  # no codecs: the skip path
     out = tmp_path / "rec"
     args = ["eval", "reconstruct", "-m", str(setup / "vq" / "model"), "-d", str(setup / "data"),
-            "--prior", str(setup / "prior" / "model"), "--max-utts", "3", "--out", str(out), "--examples", "2"]
+            "--prior", str(setup / "prior" / "model"), "--max-utts", "3", "--out", str(out), "--examples", "2",
+            "--embedder", "mcep"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "range-coded" in res.output and "report:" in res.output
@@ -80,6 +81,8 @@ def test_reconstruct_report(setup, runner, tmp_path, monkeypatch):
     per = metrics["systems"]["vq"]["per_utt"]
     assert len(per) == 3 and all(r["mcd"] > 0 for r in per)
     assert rows[0]["mcd"] == pytest.approx(np.mean([r["mcd"] for r in per]))
+    assert -1 <= rows[0]["speaker_sim"] <= 1 and rows[0]["speaker_id"] in (0, 1 / 3, 2 / 3, 1)
+    assert metrics["embedder"] == "mcep" and 0 <= metrics["reference_id_accuracy"] <= 1
     summary = (out / "summary.md").read_text()
     assert "| vq | 4.00 |" in summary and "MCD 0-4k" in summary
     page = (out / "index.html").read_text()
@@ -107,6 +110,21 @@ def test_reconstruct_with_a_baseline_when_installed(setup, tmp_path):
     assert systems == ["vq", "codec2-3200"]
     assert r["table"]["rows"][1]["kbps"] == 3.2
     assert "report_dir" not in r  # no out: nothing written
+
+
+def test_reconstruction_speaker_id_of_a_perfect_decoder(setup, monkeypatch):
+    """A decoder that returns its input is identified as the input's speaker and is most similar to it."""
+    from vqspeech.analysis import eval_common
+    from vqspeech.analysis.evaluate import evaluate_reconstruction
+    from vqspeech.data.kaldi import load_utterance, read_data_dir
+
+    dd = read_data_dir(setup / "data")
+    originals = [load_utterance(dd, u, 16000) for u in sorted(dd.utt2spk)]
+    monkeypatch.setattr(eval_common, "decode_many", lambda *a, **k: [w.copy() for w in originals[:len(a[1])]])
+    r = evaluate_reconstruction(setup / "vq" / "model", setup / "data", baselines=False, embedder="mcep")
+    per = r["systems"]["vq"]["per_utt"]
+    assert r["speaker_id"] == 1.0 and all(row["speaker_id"] == 1.0 for row in per)
+    assert r["speaker_sim"] > 0.9
 
 
 def test_unknown_speaker_decoded_as_the_first_with_a_note(setup, tmp_path):

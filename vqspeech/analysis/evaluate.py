@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 QUALITY = ("mcd", "mcd_4k", "lsd", "pesq", "stoi")
 PITCH = ("voiced_fraction", "vde", "gpe", "ffe", "f0_corr", "f0_rmse_cents")
+SPEAKER = ("speaker_sim", "speaker_id")  # reconstructions: similarity to the own speaker's centroid, identified
 
 
 def _per_utt(systems: dict[str, list[dict]], keys: Sequence[str]) -> dict[str, dict[str, list]]:
@@ -73,10 +74,14 @@ def _bitrate(vq, prior, codes: list[np.ndarray], spks: list[str], seconds: float
 def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any = None, max_utts: int | None = None,
                             baselines: bool | Sequence[str] = True, out: str | Path | None = None,
                             force: bool = False, examples: int = 3, temperature: float = 1.0, seed: int = 0,
-                            batch_size: int = 8, device: str = "cpu", progress: bool = False) -> dict:
-    """Encode + decode every utterance of `data`; MCD, MCD 0-4 kHz, LSD, PESQ, STOI against the
-    original, side by side with Codec2/Opus (`baselines`: True = all installed, False = none, or names)."""
+                            batch_size: int = 8, device: str = "cpu", embedder: str | None = "auto",
+                            progress: bool = False) -> dict:
+    """Encode + decode every utterance of `data`; MCD, MCD 0-4 kHz, LSD, PESQ, STOI and pitch errors against
+    the original, side by side with Codec2/Opus (`baselines`: True = all installed, False = none, or names).
+    With an `embedder` (None: skip), each output's speaker similarity to its own speaker's centroid and
+    nearest-centroid identification among all of DATA's speakers (centroids from DATA's real utterances)."""
     from vqspeech.analysis.baselines import available_baselines, run_baseline
+    from vqspeech.analysis.speaker_id import cosine, embed, identify, resolve_embedder
     from vqspeech.data.kaldi import load_utterance
 
     if out is not None:
@@ -87,6 +92,10 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     dd = ec.read_data(data)
     utts = ec.select_utts(dd, max_utts)
     notes = missing_metric_notes()
+    emb_name = None
+    if embedder is not None:
+        emb_name, note = resolve_embedder(embedder)
+        notes += [note] if note else []
     pr = None
     if prior is not None:
         pr, more = ec.load_prior(prior, vq, fp)
@@ -110,29 +119,42 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     for i in ec.progress_iter(range(len(utts)), len(utts), progress, "metrics"):
         systems[name].append({"utt": utts[i], **quality_metrics(wavs[i], recon[i], sr),
                               **compare_pitch(wavs[i], recon[i], sr)})
+    outputs: dict[str, list[np.ndarray]] = {name: recon}
     for b in chosen:
         systems[b.name] = []
+        outputs[b.name] = []
         bits = 0
         for i in ec.progress_iter(range(len(utts)), len(utts), progress, b.name):
             y, nbits = run_baseline(b, wavs[i], sr)
             bits += nbits
             ya, lag = align_delay(wavs[i], y, waveform=b.codec == "opus")
+            outputs[b.name].append(ya)
             systems[b.name].append({"utt": utts[i], "delay_ms": 1000 * lag / sr, **quality_metrics(wavs[i], ya, sr),
                                     **compare_pitch(wavs[i], ya, sr)})
             if i < len(ex):
                 ex[i]["clips"].append((b.name, ya))
         rows_meta[b.name] = {"kbps": b.kbps, "kbps_coded": bits / seconds / 1000}
-    rows = [{"system": s, **rows_meta[s], **{k: ec.mean_of(r, k) for k in (*QUALITY, *PITCH)}}
-            for s, r in systems.items()]
+    ref_info: dict[str, Any] = {}
+    keys = (*QUALITY, *PITCH)
+    if emb_name is not None:
+        keys = (*keys, *SPEAKER)
+        cents = _centroids(dd, dd.speakers(), sr, emb_name, progress, ref_info)
+        for s, per_utt in systems.items():
+            for i, row in enumerate(ec.progress_iter(per_utt, len(per_utt), progress, f"speaker ID ({s})")):
+                e = embed(outputs[s][i], emb_name)
+                ident, _ = identify(e, cents)
+                row.update(speaker_sim=cosine(e, cents[spk_names[i]]), speaker_id=float(ident == spk_names[i]))
+    rows = [{"system": s, **rows_meta[s], **{k: ec.mean_of(r, k) for k in keys}} for s, r in systems.items()]
     result = {
         "evaluation": "reconstruct", "model": name, "model_fingerprint": fp, "data": str(dd.path),
         "utterances": len(utts), "seconds": seconds, "temperature": temperature, "seed": seed,
         "bitrate": bitrate, "notes": notes, "decoder_type": getattr(vq, "decoder_type", "wavenet"),
         "input_voiced_fraction": ec.mean_of(systems[name], "ref_voiced_fraction"),
-        **{k: rows[0][k] for k in PITCH},
-        "table": {"columns": ["system", "kbps", "kbps_coded", *QUALITY, *PITCH], "rows": rows},
+        **{k: rows[0][k] for k in PITCH}, **({k: rows[0][k] for k in SPEAKER} if emb_name else {}),
+        "embedder": emb_name, **ref_info,
+        "table": {"columns": ["system", "kbps", "kbps_coded", *keys], "rows": rows},
         "systems": {s: {"per_utt": r} for s, r in systems.items()},
-        "per_utt": _per_utt(systems, (*QUALITY, *PITCH)),
+        "per_utt": _per_utt(systems, keys),
     }
     return _finish(result, out, force, ex)
 

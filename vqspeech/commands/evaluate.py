@@ -84,6 +84,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Decoder sampling seed."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Utterances decoded together."),
         device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
+        embedder: str = typer.Option(
+            "auto", "--embedder", help="Speaker embedder for speaker similarity/ID: auto, resemblyzer, mcep or none."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_reconstruction
@@ -97,7 +99,8 @@ def register(app: typer.Typer) -> None:
             model, data, prior=prior, max_utts=max_utts,
             baselines=False if no_baselines else (list(baseline) if baseline else True),
             out=out or _default_out("reconstruct", model), force=force, examples=examples,
-            temperature=temperature, seed=seed, batch_size=batch_size, device=device, progress=True)
+            temperature=temperature, seed=seed, batch_size=batch_size, device=device,
+            embedder=None if embedder == "none" else embedder, progress=True)
         b = result["bitrate"]
         line = f"bitrate: {b['raw_kbps']:.2f} kbps raw"
         if "entropy_coded_kbps" in b:
