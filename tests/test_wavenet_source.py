@@ -128,3 +128,76 @@ def test_config_rules_and_old_configs():
         PriorConfig(wavenet=WaveNetConfig(source_harmonics=2))
     plain = WaveNet(WaveNetConfig(stacks=1, layers_per_stack=2), 256, 256, 4, 0)
     assert not any("source" in k for k in plain.state_dict()) and pack_wavenet(plain).source_channels == 0
+
+
+def tiny_source_config(speakers=("a", "b"), harmonics=4) -> VQVAEConfig:
+    return from_dict(VQVAEConfig, {
+        "speakers": list(speakers),
+        "encoder": {"strides": [2, 2, 2, 2, 2, 2], "hidden_channels": 16, "residual_blocks": 1},
+        "quantizer": {"num_codes": 32, "dim": 8},
+        "decoder": {"stacks": 1, "layers_per_stack": 4, "residual_channels": 8, "gate_channels": 16,
+                    "skip_channels": 8, "speaker_dim": 4, "input": "mulaw_scalar", "source_harmonics": harmonics},
+        "f0_head": {"channels": 8, "layers": 2, "dilation_cycle": 2},
+    })
+
+
+@pytest.fixture(scope="module")
+def src_model():
+    from vqspeech.models import build_vqvae
+
+    torch.manual_seed(0)
+    m = build_vqvae(tiny_source_config())
+    with torch.no_grad():  # voiced, finite pitch; a source strong enough to change the samples
+        m.f0_head.out.bias.copy_(torch.tensor([3.0, 0.0]))
+        for layer in m.decoder.layers:
+            layer.source.weight.mul_(20.0)
+    return m.eval()
+
+
+def test_training_forward_backward_teacher_forced(src_model):
+    wav = torch.randn(2, 1, 4096) * 0.1
+    f0 = torch.full((2, 64), 120.0)
+    f0[:, :10] = 0
+    src_model.train()
+    try:
+        torch.manual_seed(5)
+        out = src_model(wav, torch.tensor([0, 1]), f0)
+        out.loss.backward()
+        assert out.logits.shape == (2, 256, 4096) and set(out.f0_metrics) >= {"f0_loss", "f0_vde"}
+        assert src_model.decoder.layers[0].source.weight.grad.abs().sum() > 0
+        torch.manual_seed(5)  # the training noise comes from torch's (checkpointed) RNG: reproducible
+        e1 = src_model.excitation(f0, 4096)
+        torch.manual_seed(5)
+        assert torch.equal(e1, src_model.excitation(f0, 4096)) and not torch.equal(e1, src_model.excitation(f0, 4096))
+        with pytest.raises(ValueError, match="F0 track"):
+            src_model(wav, torch.tensor([0, 1]))
+    finally:
+        src_model.eval()
+        src_model.zero_grad()
+    with torch.no_grad():  # eval mode: fixed noise
+        a = src_model(wav, torch.tensor([0, 1]), f0).logits
+        assert torch.equal(a, src_model(wav, torch.tensor([0, 1]), f0).logits)
+        e = src_model.excitation(f0, 4096)
+    assert e.shape == (2, 5, 4096) and e[:, :4, : 10 * HOP - HOP].abs().max() == 0 and e[:, :4].abs().max() > 0.9
+
+
+def test_old_wavenet_model_dirs_load_unchanged(tmp_path):
+    """A config.json without source_harmonics (written before it existed) loads, with the same weights."""
+    import json
+
+    from vqspeech.models import build_vqvae
+    from vqspeech.models.io import load_model, model_fingerprint, save_model
+
+    d = {"speakers": ["a"], "encoder": {"hidden_channels": 8, "residual_blocks": 1}, "quantizer": {"num_codes": 16,
+         "dim": 4}, "decoder": {"stacks": 1, "layers_per_stack": 2, "residual_channels": 4, "gate_channels": 4,
+                                "skip_channels": 4, "speaker_dim": 2}}
+    torch.manual_seed(0)
+    path = save_model(build_vqvae(from_dict(VQVAEConfig, d)), tmp_path / "m")
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["config"]["decoder"]["source_harmonics"] == 0
+    del meta["config"]["decoder"]["source_harmonics"]
+    (path / "config.json").write_text(json.dumps(meta))
+    fp = model_fingerprint(path)
+    m = load_model(path)
+    assert m.source_harmonics == 0 and not any("source" in k for k in m.state_dict())
+    assert model_fingerprint(path) == fp

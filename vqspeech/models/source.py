@@ -64,13 +64,13 @@ def harmonics(phase: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
     return (torch.sin(arg) * amplitudes).sum(1)
 
 
-def block_noise(seed: int, start: int, length: int, batch: int = 1) -> np.ndarray:
-    """[batch, length] float32 uniform in [-1, 1): samples start .. start + length of stream b's noise,
-    a pure function of (seed, b, absolute sample index)."""
+def block_noise(seed: int, start: int, length: int, batch: int = 1, first_stream: int = 0) -> np.ndarray:
+    """[batch, length] float32 uniform in [-1, 1): samples start .. start + length of stream b's noise
+    (b = first_stream .. first_stream + batch - 1), a pure function of (seed, b, absolute sample index)."""
     out = np.empty((batch, length), np.float32)
     first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK if length else start // NOISE_BLOCK
     for b in range(batch):
-        parts = [np.random.default_rng([seed, b, blk]).random(NOISE_BLOCK, dtype=np.float32)
+        parts = [np.random.default_rng([seed, first_stream + b, blk]).random(NOISE_BLOCK, dtype=np.float32)
                  for blk in range(first, last + 1)]
         flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         off = start - first * NOISE_BLOCK

@@ -3,7 +3,8 @@
 Decoder types (`VQVAEConfig.decoder.type`):
 - "wavenet": the paper's WaveNet over 8-bit mu-law. Teacher forcing: targets are `mu_law_encode(wav)`;
   the decoder input is the targets shifted right by one with 128 (the mu-law zero) first, so
-  logits[:, :, t] predict sample t from samples < t. Loss: cross-entropy.
+  logits[:, :, t] predict sample t from samples < t. Loss: cross-entropy. With `source_harmonics > 0`
+  an excitation built from the tracker's F0 (teacher forcing) is a further input (`excitation`).
 - "source_filter": harmonic-plus-noise synthesis from frame F0 (`vqspeech.models.source_filter`),
   teacher-forced with the tracker's F0 in training. Loss: multi-resolution STFT.
 The F0 head (`vqspeech.models.f0_head`), when configured, adds its own weighted loss on the tracker's
@@ -122,25 +123,57 @@ class VQVAE(nn.Module):
             raise ValueError("this model is speaker-conditioned: pass speaker [B] int64")
         return speaker.to(torch.long).view(batch)
 
+    @property
+    def source_harmonics(self) -> int:
+        """Harmonics of the WaveNet decoder's excitation input (0: none, or not a WaveNet)."""
+        return int(getattr(self.config.decoder, "source_harmonics", 0))
+
+    def excitation(self, f0: torch.Tensor, num_samples: int, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The WaveNet decoder's excitation from a tracker F0 (teacher forcing): f0 [B, >= ceil(T / hop)] Hz
+        (0 = unvoiced) -> [B, source_harmonics + 1, T] float32 on f0's device, phase 0 at sample 0.
+        noise [B, n * hop] in [-1, 1): drawn from torch's global RNG in training (saved with the
+        training state), `block_noise(0, ...)` in eval mode, so both are reproducible."""
+        import numpy as np
+
+        from vqspeech.models.source import block_noise, fill_unvoiced, sine_noise_source
+
+        hop, b = self.hop, f0.shape[0]
+        n = -(-num_samples // hop)
+        f0 = f0[:, :n].float()
+        if f0.shape[1] < n:  # hold the last frame
+            f0 = torch.cat([f0, f0[:, -1:].expand(b, n - f0.shape[1])], dim=1)
+        if noise is None:
+            noise = torch.rand(b, n * hop) * 2 - 1 if self.training else torch.from_numpy(block_noise(0, 0, n * hop, b))
+        src, _ = sine_noise_source(fill_unvoiced(f0).double().cpu().numpy(), (f0 > 0).cpu().numpy().astype(np.float64),
+                                   self.source_harmonics, hop, self.sample_rate, 0, n * hop,
+                                   noise.detach().double().cpu().numpy())
+        return torch.from_numpy(src[:, :, :num_samples]).to(f0.device)
+
     def decoder_logits(self, inputs: torch.Tensor, quantized: torch.Tensor,
-                       speaker: torch.Tensor | None) -> torch.Tensor:
-        """Teacher-forced decoder: inputs [B, T] int64, quantized [B, D, N >= T / hop] -> [B, 256, T]."""
+                       speaker: torch.Tensor | None, source: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced decoder: inputs [B, T] int64, quantized [B, D, N >= T / hop], source [B, E, T] the
+        excitation (with `source_harmonics > 0`) -> [B, 256, T]."""
         spk = self._speaker(speaker, inputs.shape[0])
         if self.upsampler is None:  # frame-rate conditioning, repeated inside the WaveNet
-            return self.decoder(inputs, quantized, spk, cond_repeat=self.hop)
-        return self.decoder(inputs, self._upsample(quantized)[:, :, : inputs.shape[1]], spk)
+            return self.decoder(inputs, quantized, spk, cond_repeat=self.hop, source=source)
+        return self.decoder(inputs, self._upsample(quantized)[:, :, : inputs.shape[1]], spk, source=source)
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor | None = None,
                 f0: torch.Tensor | None = None) -> VQVAEOutput:
         """wav: [B, 1, T] float in [-1, 1], speaker: [B] int64, f0: [B, ceil(T / hop)] tracker Hz (0 =
-        unvoiced; needed by the source-filter decoder and to train the F0 head) -> VQVAEOutput."""
+        unvoiced; needed by the source-filter decoder, a source-excited WaveNet and to train the F0 head)."""
         z = self.encoder(wav)
         q = self.quantizer(z)
         logits = out_wav = None
         if self.is_wavenet:
             targets = mu_law_encode_torch(wav[:, 0])
             inputs = F.pad(targets[:, :-1], (1, 0), value=MU_LAW_ZERO)
-            logits = self.decoder_logits(inputs, q.quantized, speaker)
+            source = None
+            if self.source_harmonics:
+                if f0 is None:
+                    raise ValueError("a source-excited WaveNet trains on an F0 track: pass f0 [B, N]")
+                source = self.excitation(f0, wav.shape[2])
+            logits = self.decoder_logits(inputs, q.quantized, speaker, source)
             recon = F.cross_entropy(logits.float(), targets)
         else:
             if f0 is None:

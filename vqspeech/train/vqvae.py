@@ -72,7 +72,7 @@ def train_vqvae(
             mcfg.speakers = data_speakers
         cfg.model = to_dict(mcfg)
         f0_train = f0_dev = None
-        if mcfg.f0_head is not None:  # the F0 head (and a source-filter decoder) train on a tracker's F0
+        if mcfg.f0_head is not None:  # the F0 head and F0-driven decoders (source_filter, source_harmonics) train on it
             from vqspeech.pitch.cache import open_f0_caches
 
             f0_train, f0_dev = open_f0_caches([train_cache, dev_cache], mcfg.hop, mcfg.f0_head.tracker, info,
