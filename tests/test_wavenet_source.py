@@ -201,3 +201,33 @@ def test_old_wavenet_model_dirs_load_unchanged(tmp_path):
     m = load_model(path)
     assert m.source_harmonics == 0 and not any("source" in k for k in m.state_dict())
     assert model_fingerprint(path) == fp
+
+
+def test_decode_time_source_any_chunking_and_f0_shift(src_model, monkeypatch):
+    import vqspeech.generate.wavenet_source as ws
+
+    monkeypatch.setattr(ws, "HEAD_BLOCK", 50)  # several F0-head blocks in a short stream
+    codes = np.random.default_rng(0).integers(0, 32, 170)
+    total = 170 * HOP - 37
+
+    def run(sizes, **kw):
+        s = ws.WaveNetSource(src_model, codes, 1, seed=4, num_samples=total, **kw)
+        out, t = [], 0
+        for n in sizes:
+            out.append(s.chunk(t, t + n))
+            t += n
+        return np.concatenate(out), s
+
+    whole, s = run([170 * HOP])
+    parts, _ = run([1, 63, 64, 1000, 3333, 170 * HOP - 4461])
+    np.testing.assert_array_equal(parts, whole)
+    assert whole.shape == (170 * HOP, 5) and not whole[total:].any() and np.abs(whole[:, 0]).max() > 0.9
+    up, s_up = run([170 * HOP], f0_shift=2.0)
+    np.testing.assert_allclose(s_up._frames(0, 170)[0] / s._frames(0, 170)[0], 2 ** (2 / 12), rtol=1e-6)
+    assert not np.array_equal(up[:, 0], whole[:, 0]) and np.array_equal(up[:, -1], whole[:, -1])
+    other = ws.WaveNetSource(src_model, codes, 1, seed=4, stream=1).chunk(0, 640)
+    assert not np.array_equal(other[:, -1], whole[:640, -1]) or not other[:, -1].any()
+    with pytest.raises(ValueError, match="follow each other"):
+        s.chunk(0, 10)
+    with pytest.raises(VQSpeechError, match="f0-shift"):
+        ws.WaveNetSource(src_model, codes, 1, f0_shift=float("inf"))

@@ -41,7 +41,9 @@ def _wavenet_details(cfg: WaveNetConfig) -> str:
 
 def _decoder_details(model) -> str:
     if model.is_wavenet:
-        return "wavenet: " + _wavenet_details(model.decoder.config)
+        h = model.decoder.config.source_harmonics
+        src = f", excited by a sine + noise source ({h} harmonics of the F0 head's pitch)" if h else ""
+        return "wavenet: " + _wavenet_details(model.decoder.config) + src
     c = model.decoder.config
     return (f"source_filter: {c.layers} gated dilated conv blocks at the code rate, {c.channels} channels, "
             f"{c.harmonics} harmonics + {c.noise_bins}-bin filtered noise, non-autoregressive")
