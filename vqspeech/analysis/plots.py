@@ -81,13 +81,10 @@ def plot_per_phone_accuracy(metrics: dict[str, Any], path: str | os.PathLike, ti
     plt.close(fig)
 
 
-def plot_spectrogram_f0(wav: np.ndarray, sample_rate: int, path: str | os.PathLike, title: str = "",
-                        f0: np.ndarray | None = None, width: float = 4.0) -> None:
-    """A log-magnitude spectrogram (0-4 kHz) with the F0 contour drawn over it (default tracker at
-    100 frames/s, or `f0` Hz at 100 frames/s; unvoiced frames are gaps)."""
+def _spectrogram_f0_panel(ax, wav: np.ndarray, sample_rate: int, title: str, f0: np.ndarray | None) -> None:
+    """Draw a 0-4 kHz log-magnitude spectrogram with the F0 contour (unvoiced = gaps) on `ax`."""
     from vqspeech.pitch.metrics import EVAL_HOP_SECONDS, eval_f0
 
-    plt = _pyplot()
     x = np.asarray(wav, dtype=np.float32).reshape(-1)
     f0 = eval_f0(x, sample_rate) if f0 is None else np.asarray(f0, np.float64)
     n_fft, hop = 512, 128
@@ -97,7 +94,6 @@ def plot_spectrogram_f0(wav: np.ndarray, sample_rate: int, path: str | os.PathLi
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T + 1e-6)
     fmax = 4000.0
     bins = int(fmax / (sample_rate / n_fft)) + 1
-    fig, ax = plt.subplots(figsize=(width, 2.2))
     dur = x.size / sample_rate
     ax.imshow(spec[:bins], origin="lower", aspect="auto", extent=[0, dur, 0, fmax], cmap="magma",
               vmin=spec.max() - 80, vmax=spec.max())
@@ -108,6 +104,24 @@ def plot_spectrogram_f0(wav: np.ndarray, sample_rate: int, path: str | os.PathLi
     ax.set_ylabel("Hz")
     voiced = float((f0 > 0).mean()) if f0.size else 0.0
     ax.set_title(f"{title} ({100 * voiced:.0f}% voiced)" if title else f"{100 * voiced:.0f}% voiced", fontsize=8)
+
+
+def plot_spectrogram_f0(wav: np.ndarray, sample_rate: int, path: str | os.PathLike, title: str = "",
+                        f0: np.ndarray | None = None, width: float = 4.0) -> None:
+    """A log-magnitude spectrogram (0-4 kHz) with the F0 contour drawn over it (default tracker at
+    100 frames/s, or `f0` Hz at 100 frames/s; unvoiced frames are gaps)."""
+    plot_spectrograms_f0([(title, wav, f0)], sample_rate, path, width=width)
+
+
+def plot_spectrograms_f0(panels: list[tuple[str, np.ndarray, np.ndarray | None]], sample_rate: int,
+                         path: str | os.PathLike, width: float = 4.0, title: str = "") -> None:
+    """One spectrogram + F0 panel per (title, wav, f0 or None for the tracker's), stacked."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 2.2 * len(panels)), squeeze=False)
+    for ax, (name, wav, f0) in zip(axes[:, 0], panels, strict=True):
+        _spectrogram_f0_panel(ax, wav, sample_rate, name, f0)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
