@@ -7,7 +7,7 @@ length, longest first, so the active streams at any step are rows [:nb].
 
 Per step and layer, for the nb active streams:
     h[nb, G]    = cond[b, frame, l] + sum_j x_tap_j[nb, R] @ wd[l, j]     (frame = t // hop - f0)
-                  [+ src[b, i] @ ws[l]]                                    (the excitation, if any)
+                  [+ src[i, b] @ ws[l]]                                    (the excitation, if any)
     z[nb, H]    = tanh(h[:, :H]) * sigmoid(h[:, H:])
     xs[nb, R+S] += z @ wrs[l] + brs[l];  xs[:, :R] *= sqrt(0.5)           (xs = [x | skip sum])
 The products run input-channel-outer, stream-middle, output-channel-inner: each weight row is read
@@ -145,7 +145,7 @@ def generate_steps(
     lengths [B] int64 (descending); forced [B, n] int64 teacher-forced next inputs or [B, 0];
     uniforms [B, n] float64 in [0, 1) (used when inv_temp > 0); inv_temp: 1 / temperature, 0 = argmax.
     Writes out [B, n] int64 (sampled index per step) and logits_out [B, n, Q] when its axis 1 is n.
-    ws [L, E, G], src [B, n, E]: the excitation input of steps t0 .. t0 + n - 1 (E = 0: none).
+    ws [L, E, G], src [n, B, E]: the excitation input of steps t0 .. t0 + n - 1 (E = 0: none).
     """
     n_layers = wd.shape[0]
     k = wd.shape[1]
@@ -190,14 +190,7 @@ def generate_steps(
                 for o in range(g):
                     h[b, o] = cb[o]
             if n_src > 0:
-                wsl = ws[layer]
-                for b in range(nb):
-                    hb = h[b]
-                    for c in range(n_src):
-                        sv = src[b, i, c]
-                        wc = wsl[c]
-                        for o in range(g):
-                            hb[o] += sv * wc[o]
+                _mm_acc(src[i], ws[layer], h, nb, n_src)
             wl = wd[layer]
             for j in range(k - 1):
                 past = buf[off + ((t - (k - 1 - j) * d) & mask)]
@@ -301,9 +294,9 @@ class NumbaStreams:
             if source is None or source.shape != (b, n, e):
                 got = None if source is None else source.shape
                 raise ValueError(f"this WaveNet needs source [B, n, E] = {(b, n, e)}, got {got}")
-            src = np.ascontiguousarray(source, np.float32)
+            src = np.ascontiguousarray(np.asarray(source, np.float32).transpose(1, 0, 2))  # [n, B, E]
         else:
-            src = np.zeros((b, 0, 0), np.float32)
+            src = np.zeros((n, b, 0), np.float32)
         generate_steps(p.embed, p.wd, p.wrs, p.brs, p.w1, p.b1, p.w2, p.b2, p.dil, self.buf_off,
                        self.buf_mask, self.buf, self.cur_in, np.ascontiguousarray(cond, np.float32),
                        int(hop), int(f0), int(self.t), int(n), self.lengths, forced_a,
