@@ -12,7 +12,6 @@ from vqspeech.codec.api import (
     encode_blocks,
     encode_file,
     encode_waveform,
-    speaker_id,
 )
 from vqspeech.errors import VQSpeechError
 from vqspeech.models.config import EncoderConfig, QuantizerConfig, VQVAEConfig, named_decoder_config
@@ -87,9 +86,9 @@ def test_chunked_decode_equals_decode_codes(upsample):
     model = tiny_vqvae(upsample)
     codes = np.random.default_rng(1).integers(0, 16, 300)  # 300 codes * 16 = 4800 samples, several chunks
     ref = decode_codes(model, [codes], [1], temperature=1.0, seed=3, num_samples=[4790])[0]
-    import vqspeech.codec.api as api
+    from vqspeech.generate import iter_decode
 
-    got = np.concatenate(list(api.iter_decode(model, codes, "bob", seed=3, num_samples=4790, chunk_seconds=0.02)))
+    got = np.concatenate(list(iter_decode(model, codes, "bob", seed=3, num_samples=4790, chunk_seconds=0.02)))
     assert got.shape == ref.shape == (4790,)
     np.testing.assert_array_equal(got, ref)
     other = decode_to_waveform(model, codes, "bob", seed=4, num_samples=4790)
@@ -104,7 +103,9 @@ def test_decode_to_file_and_speakers(tmp_path):
     path = decode_to_file(model, codes, tmp_path / "o.wav", "alice", temperature=0, num_samples=300)
     data, rate = sf.read(path)
     assert rate == 16000 and data.shape == (300,)
-    assert speaker_id(model, "bob") == 1 and speaker_id(model, None) == 0
+    from vqspeech.speakers import resolve_speaker
+
+    assert resolve_speaker(model.speakers, "bob") == 1 and resolve_speaker(model.speakers) == 0
     with pytest.raises(VQSpeechError, match="unknown speaker 'carol' \\(known: alice, bob\\)"):
         decode_to_waveform(model, codes, "carol")
     with pytest.raises(VQSpeechError, match="codes"):

@@ -83,3 +83,36 @@ def progress_bar(iterable=None, **kwargs: Any):
     kwargs["leave"] = True
     kwargs.setdefault("ascii", True)  # "###" bars: plain text in any log
     return _log_bar_class()(iterable, file=_LineStream(stream), **kwargs)
+
+
+class RateBar:
+    """A bar over generated samples (or codes) on stderr showing the real-time factor; a no-op when not
+    `enabled`. `restart()` starts the clock after one-time set-up (loading the compiled kernel)."""
+
+    def __init__(self, total: int, sample_rate: float, enabled: bool, desc: str) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self.bar = None
+        self.rate = sample_rate
+        self.done = 0
+        self.start = self._clock()
+        if enabled:
+            self.bar = progress_bar(total=total, unit="sample", unit_scale=True, desc=desc, file=sys.stderr,
+                                    dynamic_ncols=True)
+
+    def restart(self) -> None:
+        self.start = self._clock()
+        if self.bar is not None:
+            self.bar.reset(total=self.bar.total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            wall = max(self._clock() - self.start, 1e-9)
+            self.bar.set_postfix_str(f"{self.done / self.rate / wall:.2f}x real time", refresh=False)
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

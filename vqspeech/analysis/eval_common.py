@@ -96,14 +96,12 @@ def select_utts(data, max_utts: int | None) -> list[str]:
 
 
 def speaker_index(model_speakers: Sequence[str], spk: str | None, notes: list[str], what: str = "decoder") -> int:
-    """The index of `spk` among the model's speakers; else 0 (the first) with one note per speaker."""
-    if spk in model_speakers:
-        return list(model_speakers).index(spk)
-    if model_speakers:
-        note = f"speaker {spk!r} unknown to the {what}: its utterances use {model_speakers[0]!r}"
-        if note not in notes:
-            notes.append(note)
-    return 0
+    """The model's index for an utterance of speaker `spk` (`vqspeech.speakers.resolve_speaker` with `spk` as
+    the source: unknown -> the first speaker, noted once in `notes`); 0 for a model without speakers."""
+    from vqspeech.speakers import resolve_speaker
+
+    idx = resolve_speaker(model_speakers, None, source=spk, what=what, notes=notes)
+    return 0 if idx is None else idx
 
 
 def encode(model, wav: np.ndarray) -> np.ndarray:

@@ -8,26 +8,22 @@ exactly the samples, and the frame grid, that whole-file encoding gives it; the 
 thrown away. At the file's start and end the chunk starts / ends where the file does, so the
 encoder's own zero padding is the same as for the whole file.
 
-Chunked decoding carries the WaveNet generator's state (ring buffers, RNG) from chunk to chunk, so the
-output equals one `vqspeech.generate.decode_codes` call with the same seed; only the conditioning of
-the current chunk is held in memory.
+Decoding goes through the one driver, `vqspeech.generate.iter_decode` (the decoder object carries its
+state from chunk to chunk); here it is written to a file as it comes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from vqspeech.errors import VQSpeechError
-
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK_SECONDS = 5.0  # encoder activations of a 5 s chunk: ~50 MB (128 channels at T / 2)
-DECODE_CHUNK_SECONDS = 2.0  # per-layer conditioning of a decoding chunk is [frames, layers, gate]
 
 
 class ChunkedEncoder:
@@ -134,103 +130,12 @@ def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CH
             bar.close()
 
 
-def speaker_id(model, speaker: str | int | None) -> int:
-    """A speaker name (or index) -> the decoder's index; None -> 0 (the first speaker, or no speakers)."""
-    if speaker is None:
-        return 0
-    if isinstance(speaker, str):
-        return model.speaker_index(speaker)
-    if not 0 <= int(speaker) < max(1, len(model.speakers)):
-        raise VQSpeechError(f"speaker index {speaker} not in [0, {len(model.speakers)})")
-    return int(speaker)
-
-
-def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
-                seed: int | None = None, num_samples: int | None = None, progress: bool = False,
-                chunk_seconds: float = DECODE_CHUNK_SECONDS, f0_shift: float = 0.0) -> Iterator[np.ndarray]:
-    """Yield the decoded waveform of `codes: [N] int` in float32 blocks, carrying the generator's state.
-
-    Same result as `vqspeech.generate.decode_codes(model, [codes], [speaker], ...)` (same seed, same
-    backend), but holding only one chunk's conditioning. Backend: numba on the CPU, torch on CUDA.
-    A source-filter model decodes through `vqspeech.generate.source_filter` (temperature unused; its
-    pitch from the F0 head, moved by `f0_shift` semitones)."""
-    import torch
-
-    if not getattr(model, "is_wavenet", True):
-        from vqspeech.generate.source_filter import sf_blocks
-
-        yield from sf_blocks(model, codes, speaker_id(model, speaker), seed=seed, num_samples=num_samples,
-                             progress=progress, f0_shift=f0_shift)
-        return
-    if f0_shift:
-        raise VQSpeechError("--f0-shift needs a decoder driven by F0 (decoder type source_filter); "
-                            "this model's WaveNet decoder has no pitch input")
-
-    from vqspeech.audio import mu_law_decode
-    from vqspeech.generate import DECODER_FIRST_INPUT, _Progress
-    from vqspeech.generate.pack import layer_conditioning
-
-    hop = int(model.hop)
-    c = np.asarray(codes).reshape(-1).astype(np.int64)
-    k = int(model.config.quantizer.num_codes)
-    if c.size == 0 or c.min() < 0 or c.max() >= k:
-        raise VQSpeechError(f"decode: codes must be a non-empty array of ints in [0, {k})")
-    total = c.size * hop if num_samples is None else int(num_samples)
-    if not 0 < total <= c.size * hop:
-        raise VQSpeechError(f"decode: num_samples {total} not in [1, {c.size * hop}]")
-    spk = speaker_id(model, speaker)
-    wavenet = model.decoder
-    dev = next(wavenet.parameters()).device
-    spk_t = torch.tensor([spk], dtype=torch.long, device=dev) if wavenet.num_speakers > 0 else None
-    codes_t = torch.from_numpy(c).to(dev).view(1, -1)
-    n_frames = -(-total // hop)
-    chunk = max(1, int(round(chunk_seconds * model.sample_rate / hop)))
-    if dev.type == "cpu":
-        from vqspeech.generate.numba_kernel import NumbaStreams
-        from vqspeech.generate.pack import pack_wavenet
-
-        streams = NumbaStreams(pack_wavenet(wavenet), np.asarray([total]), DECODER_FIRST_INPUT)
-        rng = np.random.default_rng(seed)
-        gen = None
-    else:
-        from vqspeech.generate.torch_incremental import TorchStreams
-
-        streams = TorchStreams(wavenet, [total], DECODER_FIRST_INPUT)
-        gen = None
-        if seed is not None:
-            gen = torch.Generator(device=dev)
-            gen.manual_seed(int(seed))
-    bar = _Progress(total, float(model.sample_rate), progress, "decode")
-    try:
-        for a in range(0, n_frames, chunk):
-            b = min(n_frames, a + chunk)
-            t0, t1 = a * hop, min(total, b * hop)
-            with torch.no_grad():
-                if model.config.upsample == "repeat":
-                    cond = layer_conditioning(wavenet, model.conditioning_frames(codes_t[:, a:b]), spk_t)
-                    f0, cond_hop = a, hop
-                else:  # a learned upsampler mixes neighbouring frames: take one more on each side
-                    fa = max(0, a - 1)
-                    sub = model.conditioning(codes_t[:, fa: min(c.size, b + 1)])
-                    cond = layer_conditioning(wavenet, sub[:, :, t0 - fa * hop: t1 - fa * hop], spk_t)
-                    f0, cond_hop = t0, 1
-            n = t1 - t0
-            if gen is None and dev.type == "cpu":
-                uni = rng.random((1, n)) if temperature > 0 else None
-                out, _ = streams.step(n, cond.cpu().numpy(), cond_hop, f0, uniforms=uni, temperature=temperature)
-            else:
-                out, _ = streams.step(n, cond, cond_hop, f0, temperature=temperature, generator=gen)
-                out = out.cpu().numpy()
-            bar.update(n)
-            yield mu_law_decode(out[0]).astype(np.float32)
-    finally:
-        bar.close()
-
-
 def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
                        seed: int | None = None, num_samples: int | None = None,
                        progress: bool = False, f0_shift: float = 0.0) -> np.ndarray:
-    """codes: [N] int -> waveform [num_samples or N * hop] float32 in [-1, 1] (see `iter_decode`)."""
+    """codes: [N] int -> waveform [num_samples or N * hop] float32 in [-1, 1] (`generate.iter_decode`)."""
+    from vqspeech.generate import iter_decode
+
     blocks = list(iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
                               num_samples=num_samples, progress=progress, f0_shift=f0_shift))
     return np.concatenate(blocks)
@@ -239,19 +144,22 @@ def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = Non
 def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: str | int | None = None, *,
                    temperature: float = 1.0, seed: int | None = None, num_samples: int | None = None,
                    progress: bool = False, on_block: Callable[[int], None] | None = None,
-                   f0_shift: float = 0.0, skip: int = 0, silence: Iterable[tuple[int, int]] = ()) -> Path:
+                   f0_shift: float = 0.0, skip: int = 0, silence: Iterable[tuple[int, int]] = (),
+                   source: str | None = None) -> Path:
     """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete).
 
     skip: samples decoded but not written at the start (then num_samples counts the written ones);
-    silence: [start, end) sample ranges of the written output set to zero (concealed frames)."""
+    silence: [start, end) sample ranges of the written output set to zero (concealed frames); speaker /
+    source: as in `generate.iter_decode` (`vqspeech.speakers.resolve_speaker`)."""
     from vqspeech.audio import audio_writer
+    from vqspeech.generate import iter_decode
 
     mute = sorted(silence)
     pos = -int(skip)  # index in the written output of the next decoded sample
     with audio_writer(path, int(model.sample_rate)) as write:
         for block in iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
                                  num_samples=None if num_samples is None else int(skip) + num_samples,
-                                 progress=progress, f0_shift=f0_shift):
+                                 progress=progress, f0_shift=f0_shift, source=source):
             a, pos = pos, pos + block.size
             if pos <= 0:
                 continue

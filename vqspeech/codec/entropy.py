@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from vqspeech.errors import VQSpeechError
+from vqspeech.speakers import resolve_speaker
 
 CODER = "range-prior-v1"
 LOGIT_SCALE = 16  # logit grid steps per nat
@@ -50,13 +51,13 @@ def codes_crc(codes: np.ndarray) -> int:
 
 
 class _PriorSteps:
-    """The prior run one step at a time on the CPU kernel; `logits(n, forced)` -> [n, K] float32."""
+    """The prior run one step at a time on the CPU kernel; `step(n, forced)` -> logits [n, K] float32."""
 
     def __init__(self, prior, speaker: int | None, n_codes: int) -> None:
         import torch
 
-        from vqspeech.generate.numba_kernel import NumbaStreams
-        from vqspeech.generate.pack import layer_conditioning, pack_wavenet
+        from vqspeech.generate.pack import layer_conditioning
+        from vqspeech.generate.streams import WaveNetStreams
 
         wavenet = prior.wavenet
         spk = None
@@ -65,25 +66,26 @@ class _PriorSteps:
                 raise VQSpeechError("entropy coding: this prior is speaker-conditioned: a speaker is needed")
             spk = torch.tensor([int(speaker)], dtype=torch.long)
         with torch.no_grad():
-            self.cond = layer_conditioning(wavenet.cpu(), None, spk, batch=1).cpu().numpy()
+            self.cond = layer_conditioning(wavenet.cpu(), None, spk, batch=1)
         self.hop = n_codes + 1  # every step uses conditioning frame 0
-        self.streams = NumbaStreams(pack_wavenet(wavenet), np.asarray([n_codes]), int(prior.num_codes))
+        self.streams = WaveNetStreams(wavenet, [n_codes], int(prior.num_codes), backend="numba", temperature=0.0)
 
     def step(self, n: int, forced: np.ndarray | None) -> np.ndarray:
         _, logits = self.streams.step(n, self.cond, self.hop, 0, forced=None if forced is None else forced[None],
-                                      temperature=0.0, want_logits=True)
+                                      want_logits=True)
         return logits[0]
 
     def feed_back(self, code: int) -> None:
         """Set the next input to the decoded code (the step made argmax the next input)."""
-        self.streams.cur_in[0] = code
+        self.streams.set_input(0, code)
 
 
 def _speaker(prior, speaker: str | None) -> tuple[int | None, str | None]:
+    """The prior's speaker for a file whose source speaker is `speaker` (`resolve_speaker`'s policy)."""
     if prior.wavenet.num_speakers == 0:
         return None, None
-    name = speaker if speaker in prior.speakers else prior.speakers[0]
-    return prior.speakers.index(name), name
+    idx = resolve_speaker(prior.speakers, None, source=speaker, what="prior")
+    return idx, prior.speakers[idx]
 
 
 def entropy_encode(prior, codes: np.ndarray, speaker: str | None = None,

@@ -24,6 +24,7 @@ from vqspeech.commands.common import (
     check_temperature,
 )
 from vqspeech.errors import VQSpeechError
+from vqspeech.speakers import resolve_speaker
 
 log = logging.getLogger(__name__)
 
@@ -163,18 +164,6 @@ def encode_cmd(
     _run_all(pairs, work, "encode")
 
 
-def _speaker_for(vq, requested: str | None, header_speaker: str | None) -> str | int:
-    if requested is not None:
-        vq.speaker_index(requested)  # unknown -> one line listing the valid ones
-        return requested
-    if header_speaker in vq.speakers:
-        return header_speaker
-    if vq.speakers:
-        log.info("no --speaker given%s: decoding as '%s'",
-                 f" and the model does not know '{header_speaker}'" if header_speaker else "", vq.speakers[0])
-    return 0
-
-
 def decode_cmd(
     inputs: list[Path] = typer.Argument(..., help=".vqs files or directories holding them."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output audio (one input) or directory."),
@@ -220,8 +209,7 @@ def decode_cmd(
     pairs = _plan(inputs, out, {".vqs"}, lambda p: p.with_name(p.stem + ".decoded.wav"), ".wav",
                   "_decoded", force)
     vq, fp = _load(model, "vqvae", device)
-    if speaker is not None:
-        vq.speaker_index(speaker)
+    resolve_speaker(vq.speakers, speaker, what="decoder")  # an unknown name fails before any file
     cache: dict = {}
 
     def prior_loader():
@@ -233,11 +221,11 @@ def decode_cmd(
         span = read_code_span(inp, prior_loader, progress=True, conceal=conceal, start=start, duration=duration)
         header = span.header
         check_model(header, vq, fp, str(inp), ignore_mismatch)
-        spk = _speaker_for(vq, speaker, header.speaker)
+        spk = resolve_speaker(vq.speakers, speaker, source=header.speaker, what="decoder")
         decode_to_file(vq, span.codes, o, spk, temperature=temperature, seed=seed,
                        num_samples=max(1, span.num_samples), progress=True, f0_shift=f0_shift, skip=span.skip,
                        silence=span.silence)
-        name = vq.speakers[spk] if isinstance(spk, int) and vq.speakers else spk
+        name = vq.speakers[spk] if spk is not None else 0
         part = f" ({span.num_samples / header.sample_rate:.2f} s from {start:g} s)" if start or duration else ""
         hurt = f"; {len(span.damaged)} damaged frames concealed by silence" if span.damaged else ""
         typer.echo(f"{inp} -> {o}: {header.duration:.2f} s{part} decoded as speaker {name}{hurt}")
@@ -281,7 +269,7 @@ def convert_cmd(
         raise VQSpeechError(f"{o}: output would overwrite its input")
     check_overwrite(o, force)
     vq, _ = _load(model, "vqvae", device)
-    vq.speaker_index(speaker)
+    resolve_speaker(vq.speakers, speaker, what="decoder")
     codes, n = encode_file(vq, inp, progress=True)
     decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True,
                    f0_shift=f0_shift)
@@ -307,8 +295,7 @@ def sample_cmd(
 
       vqspeech sample --prior exp/prior/model --model exp/vq/model --speaker p225 --seconds 3 -o s.wav
     """
-    from vqspeech.codec.api import decode_to_file
-    from vqspeech.generate import sample_codes
+    from vqspeech.generate.sample import check_prior, sample_speech
 
     check_seconds("--seconds", seconds, most=3600.0)
     check_temperature(temperature)
@@ -318,22 +305,9 @@ def sample_cmd(
     check_overwrite(o, force)
     vq, fp = _load(model, "vqvae", device)
     pr, _ = _load(prior, "prior", device)
-    if int(pr.num_codes) != int(vq.config.quantizer.num_codes):
-        raise VQSpeechError(f"prior models {pr.num_codes} codes, the VQ-VAE has {vq.config.quantizer.num_codes}")
-    want = getattr(pr.config, "vqvae_fingerprint", "")
-    if want and want != fp and not ignore_mismatch:
-        raise VQSpeechError(f"prior was trained on VQ-VAE {want}, not this model ({fp}); "
-                            "pass --ignore-model-mismatch to use it anyway")
-    if speaker is None and vq.speakers:
-        speaker = vq.speakers[0]
-        log.info("no --speaker given: using '%s'", speaker)
-    spk_dec = vq.speaker_index(speaker) if speaker is not None and vq.speakers else 0
-    spk_prior = pr.speaker_index(speaker) if pr.speakers else None
-    n_samples = max(1, int(round(seconds * vq.sample_rate)))
-    n_codes = -(-n_samples // int(vq.hop))
-    codes = sample_codes(pr, n_codes, spk_prior, temperature=temperature, seed=seed, progress=True)[0]
-    decode_to_file(vq, codes, o, spk_dec, temperature=temperature, seed=seed, num_samples=n_samples, progress=True)
-    typer.echo(f"{o}: {n_samples / vq.sample_rate:.2f} s sampled from the prior, speaker {speaker}")
+    check_prior(vq, pr, fp, ignore_mismatch=ignore_mismatch)
+    r = sample_speech(vq, pr, seconds, speaker, temperature=temperature, seed=seed, path=o, progress=True)
+    typer.echo(f"{o}: {r.num_samples / vq.sample_rate:.2f} s sampled from the prior, speaker {r.speaker}")
 
 
 def speakers_cmd(model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP)) -> None:

@@ -1,0 +1,58 @@
+"""Speech sampled from the prior: codes from the prior, decoded with the VQ-VAE (`vqspeech sample`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vqspeech.errors import VQSpeechError
+from vqspeech.speakers import resolve_speaker
+
+
+def check_prior(vqvae, prior, fingerprint: str | None = None, *, ignore_mismatch: bool = False) -> None:
+    """A prior fit for this VQ-VAE: same K and hop; trained on its codes (the prior's recorded VQ-VAE
+    fingerprint equals `fingerprint`) unless `ignore_mismatch`. One-line VQSpeechError otherwise."""
+    k = int(vqvae.config.quantizer.num_codes)
+    if int(prior.num_codes) != k:
+        raise VQSpeechError(f"prior models {prior.num_codes} codes, the VQ-VAE has {k}")
+    if int(prior.hop) != int(vqvae.hop):
+        raise VQSpeechError(f"prior has hop {prior.hop}, the VQ-VAE {vqvae.hop}")
+    want = getattr(prior.config, "vqvae_fingerprint", "") or ""
+    if fingerprint and want and want != fingerprint and not ignore_mismatch:
+        raise VQSpeechError(f"prior was trained on VQ-VAE {want}, not this model ({fingerprint}); "
+                            "pass --ignore-model-mismatch to use it anyway")
+
+
+@dataclass
+class SampledSpeech:
+    codes: np.ndarray  # [N] int64 sampled from the prior
+    num_samples: int  # samples of the waveform
+    speaker: str | None  # the decoder's speaker (None for a model without speakers)
+    wav: np.ndarray | None  # [num_samples] float32, when no path was given
+    path: Path | None  # the file written, when a path was given
+
+
+def sample_speech(vqvae, prior, seconds: float, speaker: str | None = None, *, temperature: float = 1.0,
+                  seed: int | None = None, path: str | os.PathLike | None = None,
+                  progress: bool = False) -> SampledSpeech:
+    """`seconds` of speech: codes sampled from `prior` (checked with `check_prior` by the caller), decoded
+    by `vqvae` with the same temperature and seed. speaker: `resolve_speaker` (none: the first, said);
+    the prior takes the same speaker when it is speaker-conditioned. Written atomically to `path` when
+    given (streamed), else returned as `wav`."""
+    from vqspeech.codec.api import decode_to_file, decode_to_waveform
+    from vqspeech.generate import sample_codes
+
+    spk_dec = resolve_speaker(vqvae.speakers, speaker, what="decoder")
+    name = vqvae.speakers[spk_dec] if spk_dec is not None else speaker
+    spk_prior = resolve_speaker(prior.speakers, name, what="prior") if prior.speakers else None
+    n_samples = max(1, int(round(seconds * vqvae.sample_rate)))
+    n_codes = -(-n_samples // int(vqvae.hop))
+    codes = sample_codes(prior, n_codes, spk_prior, temperature=temperature, seed=seed, progress=progress)[0]
+    kw = dict(temperature=temperature, seed=seed, num_samples=n_samples, progress=progress)
+    if path is not None:
+        out = decode_to_file(vqvae, codes, path, spk_dec, **kw)
+        return SampledSpeech(codes, n_samples, name, None, out)
+    return SampledSpeech(codes, n_samples, name, decode_to_waveform(vqvae, codes, spk_dec, **kw), None)
