@@ -103,7 +103,8 @@ class WaveNetDecoder:
         self.t = 0
 
     def _inputs(self, t0: int, t1: int):
-        """What steps t0 .. t1 - 1 add to the gates: (cond [B, F, L, G] torch, its hop, its first frame)."""
+        """What steps t0 .. t1 - 1 add to the gates: (cond [B, F, L, G] torch, its hop, its first frame);
+        the excitation of a source-excited WaveNet comes from `_source`."""
         import torch
 
         from vqspeech.generate.pack import layer_conditioning
