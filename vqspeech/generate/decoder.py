@@ -104,7 +104,7 @@ class WaveNetDecoder:
 
     def _inputs(self, t0: int, t1: int):
         """What steps t0 .. t1 - 1 add to the gates: (cond [B, F, L, G] torch, its hop, its first frame);
-        the excitation of a source-excited WaveNet comes from `_source`."""
+        the excitation of a source-excited WaveNet comes from `self.sources` in `step`."""
         import torch
 
         from vqspeech.generate.pack import layer_conditioning
