@@ -81,7 +81,7 @@ def test_v1_entropy_fixture_decodes_with_the_float_coder():
     from vqspeech.codec.files import read_codes
     from vqspeech.models.io import load_model, model_fingerprint
 
-    pd = pretrained.default_prior_dir()
+    pd = pretrained.resolve_model_path("wavenet_prior")  # the prior that made the fixture (the default then)
     if model_fingerprint(pd) != PFP:
         pytest.skip("the bundled prior is not the one that made the v1 fixture")
     try:

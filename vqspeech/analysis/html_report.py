@@ -32,8 +32,8 @@ LABELS = {"kbps": "kbps", "kbps_coded": "kbps (coded / measured)", "mcd": "MCD d
           "reference_id_accuracy": "ID acc. of real utts (leave-one-out)",
           "nll_bits_per_code": "NLL bits/code", "nll_kbps": "NLL kbps", "voiced_fraction": "voiced",
           "vde": "VDE", "gpe": "GPE", "ffe": "FFE", "f0_corr": "log-F0 corr.", "f0_rmse_cents": "F0 RMSE cents",
-          "f0_abs_st_to_target": "|F0 - target| st", "f0_abs_st_to_source": "|F0 - source| st",
-          "f0_within_2st": "F0 within 2 st", "f0_abs_st_to_speaker": "|F0 - speaker| st",
+          "f0_abs_st_to_target": "F0 off target, st", "f0_abs_st_to_source": "F0 off source, st",
+          "f0_within_2st": "F0 within 2 st", "f0_abs_st_to_speaker": "F0 off speaker, st",
           "speaker_sim": "sim. own speaker", "speaker_id": "speaker ID acc."}
 
 
