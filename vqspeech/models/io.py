@@ -228,10 +228,23 @@ def weights_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def save_weights(tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Write `tensors` to a safetensors file with their checksum in its metadata."""
-    from safetensors.torch import save_file
+    """Write `tensors` to a safetensors file with their checksum in its metadata, byte-identical for the
+    same tensors (the model fingerprint hashes these bytes): safetensors writes its metadata map in hash
+    order, so the header is rewritten with the metadata keys sorted."""
+    import struct
 
-    save_file(tensors, str(path), metadata={"format": "pt", CHECKSUM_KEY: weights_checksum(tensors)})
+    from safetensors.torch import save
+
+    blob = save(tensors, metadata={"format": "pt", CHECKSUM_KEY: weights_checksum(tensors)})
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data stays 8-byte aligned, as safetensors writes it
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        f.write(memoryview(blob)[8 + n:])
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
