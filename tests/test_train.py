@@ -145,6 +145,23 @@ def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, corpus, monke
     assert state["step"] == 4
 
 
+def test_checkpoint_dir_loads_as_a_model(tmp_path, corpus):
+    from vqspeech.models.io import load_model, model_fingerprint, read_model_config
+    from vqspeech.models.vqvae import VQVAE
+    from vqspeech.train.checkpoint import list_checkpoints
+    from vqspeech.train.vqvae import train_vqvae
+
+    train, _ = corpus
+    exp = tmp_path / "exp"
+    train_vqvae(train, None, tiny(["train.steps=4"]), exp, progress=False)
+    [(step, path)] = list_checkpoints(exp)
+    assert step == 4 and read_model_config(path)["kind"] == "vqvae"
+    model = load_model(path)
+    assert isinstance(model, VQVAE) and model.speakers == ["spkA", "spkB"]
+    # the model exported at the same step is the same model, byte for byte
+    assert model_fingerprint(path) == model_fingerprint(exp / "model")
+
+
 DDP_SCRIPT = """
 import hashlib, sys, torch
 import torch.distributed as dist

@@ -72,14 +72,20 @@ def model_metadata(model: VQVAE | CodePrior) -> dict[str, Any]:
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write `model` (unwrapped) to directory `path` atomically: config.json + model.safetensors."""
-    bare = unwrap(model)
-    meta = model_metadata(bare)  # type: ignore[arg-type]
-    state = clean_state_dict(bare.state_dict())
     path = Path(path)
     with atomic_dir(path) as tmp:
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        save_weights(state, tmp / WEIGHTS_NAME)
+        write_model_files(model, tmp)
     return path
+
+
+def write_model_files(model: nn.Module, directory: str | os.PathLike) -> None:
+    """config.json (`model_metadata`) + model.safetensors of `model` (unwrapped) into an existing directory,
+    not atomic by itself: `save_model` and the training checkpoints write into a temporary directory."""
+    bare = unwrap(model)
+    meta = model_metadata(bare)  # type: ignore[arg-type]
+    directory = Path(directory)
+    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    save_weights(clean_state_dict(bare.state_dict()), directory / WEIGHTS_NAME)
 
 
 def read_model_config(path: str | os.PathLike) -> dict[str, Any]:

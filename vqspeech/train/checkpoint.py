@@ -1,4 +1,5 @@
-"""Checkpoints: `EXP/checkpoints/step_<N>/` with model.safetensors + config.json + state.pt.
+"""Checkpoints: `EXP/checkpoints/step_<N>/` with model.safetensors + config.json (a model directory:
+`models.io.load_model` loads it) + state.pt.
 
 `state.pt` holds only plain tensors, ints, floats, strings, lists and dicts (optimizer and scheduler
 state, step, RNG states, sampler state, best loss), so it loads with `torch.load(weights_only=True)`.
@@ -8,7 +9,6 @@ kill mid-save leaves the previous checkpoints untouched; `latest_checkpoint` onl
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -77,17 +77,16 @@ def latest_checkpoint(exp: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def save_checkpoint(
-    exp: str | Path, step: int, model: torch.nn.Module, model_config: dict, state: dict[str, Any], keep_last: int
-) -> Path:
-    """Write step_<N>/ atomically, then delete all but the newest `keep_last` complete checkpoints."""
-    from vqspeech.models.io import save_weights
+def save_checkpoint(exp: str | Path, step: int, model: torch.nn.Module, state: dict[str, Any], keep_last: int) -> Path:
+    """Write step_<N>/ atomically, then delete all but the newest `keep_last` complete checkpoints.
+
+    config.json + model.safetensors are those of a model directory (`models.io.write_model_files`), so
+    `load_model(EXP/checkpoints/step_N)` loads the model as it was at step N."""
+    from vqspeech.models.io import write_model_files
 
     dest = step_dir(Path(exp), step)
     with atomic_dir(dest) as tmp:
-        tensors = {k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()}
-        save_weights(tensors, tmp / "model.safetensors")
-        (tmp / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
+        write_model_files(model, tmp)
         torch.save(state, tmp / "state.pt")
     for _, old in list_checkpoints(exp)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)

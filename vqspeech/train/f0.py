@@ -84,10 +84,8 @@ def train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | 
         if dev_cache is not None:
             dev = fixed_crops(dev_cache, t.crop_samples, t.batch_size, cfg.data.dev_batches, cfg.data.max_dev_utts,
                               spk_index, f0=f0_dev)
-        model_cfg = to_dict(model.config)
-        task = Task(name="f0", model=model, model_config=model_cfg,
-                    batches=CropBatches(train_cache, sampler, spk_index, f0=f0_train), loss_fn=f0_head_loss,
-                    export_fn=lambda m, d: save_model(m, d), dev_batches=dev, samples_per_batch=t.batch_size,
+        task = Task(name="f0", model=model, batches=CropBatches(train_cache, sampler, spk_index, f0=f0_train),
+                    loss_fn=f0_head_loss, export_fn=lambda m, d: save_model(m, d), dev_batches=dev, samples_per_batch=t.batch_size,
                     sampler_state=sampler.state())
         cfg.model = to_dict(head_cfg)
         summary = run_training(task, t, exp, info, device, resume=resume, workers=cfg.data.workers,

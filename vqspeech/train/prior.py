@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from vqspeech.config import to_dict
 from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_path, write_text_atomic
-from vqspeech.train.config import TrainConfig, config_to_dict, model_config
+from vqspeech.train.config import TrainConfig, model_config
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def train_prior(
             return {"bits_per_code": b, "bitrate_bps": b * rate}
 
         task = Task(
-            name="prior", model=model, model_config=config_to_dict(cfg)["model"], batches=windows,
+            name="prior", model=model, batches=windows,
             loss_fn=prior_loss if pcfg.speakers else prior_loss_unconditional, export_fn=lambda m, d: save_model(m, d), dev_batches=dev,
             samples_per_batch=t.batch_size, sampler_state=sampler.state(), extra_metrics=bits,
         )

@@ -36,7 +36,6 @@ LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Te
 class Task:
     name: str  # "vqvae" | "prior"
     model: torch.nn.Module  # the unwrapped module (saved and exported)
-    model_config: dict  # JSON-ready model config, written into each checkpoint
     batches: Any  # batches[step] -> batch (a map-style dataset over steps)
     loss_fn: LossFn  # (model, batch) -> (loss, {name: scalar tensor})
     export_fn: Callable[[torch.nn.Module, Path], None]  # writes the inference model dir
@@ -155,7 +154,7 @@ def run_training(
                                                                    tcfg.decay, tcfg.min_lr_ratio)},
                 "rng": ckpt.rng_state(), "buffers": ckpt.extra_buffers(model), "sampler": {**task.sampler_state, "step": step},
             }
-            path = ckpt.save_checkpoint(exp, step, model, task.model_config, state, tcfg.keep_last)
+            path = ckpt.save_checkpoint(exp, step, model, state, tcfg.keep_last)
             task.export_fn(model, exp / "model")
             ckpt.drop_previous_run(exp)  # the run that --force replaces is kept until now
             log.debug(f"checkpoint {path}")

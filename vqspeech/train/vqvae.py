@@ -16,7 +16,7 @@ import torch
 
 from vqspeech.config import to_dict
 from vqspeech.errors import VQSpeechError
-from vqspeech.train.config import TrainConfig, config_to_dict, model_config
+from vqspeech.train.config import TrainConfig, model_config
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def train_vqvae(
             if not dev:
                 log.warning(f"{dev_dir}: no dev utterance has a training speaker; validation skipped")
         task = Task(
-            name="vqvae", model=model, model_config=config_to_dict(cfg)["model"],
+            name="vqvae", model=model,
             batches=CropBatches(train_cache, sampler, spk_index, f0=f0_train), loss_fn=vqvae_loss,
             export_fn=lambda m, d: save_model(m, d), dev_batches=dev,
             samples_per_batch=t.batch_size, sampler_state=sampler.state(), extra_metrics=_derived(t.crop_samples, mcfg.sample_rate,
