@@ -231,3 +231,20 @@ def test_decode_time_source_any_chunking_and_f0_shift(src_model, monkeypatch):
         s.chunk(0, 10)
     with pytest.raises(VQSpeechError, match="f0-shift"):
         ws.WaveNetSource(src_model, codes, 1, f0_shift=float("inf"))
+
+
+def test_chunked_decoding_equals_whole_and_entry_points_agree(src_model):
+    from vqspeech.generate import decode_codes, iter_decode
+
+    codes = np.random.default_rng(3).integers(0, 32, 120)
+    whole = decode_codes(src_model, [codes], [1], seed=7, chunk=120 * HOP, num_samples=[120 * HOP - 5])[0]
+    for chunk in (64, 1000):
+        got = decode_codes(src_model, [codes], [1], seed=7, chunk=chunk, num_samples=[120 * HOP - 5])[0]
+        np.testing.assert_array_equal(got, whole)
+    blocks = np.concatenate(list(iter_decode(src_model, codes, 1, seed=7, num_samples=120 * HOP - 5)))
+    np.testing.assert_array_equal(blocks, whole)
+    shifted = decode_codes(src_model, [codes], [1], seed=7, f0_shift=2.0)[0]
+    assert not np.array_equal(shifted[: whole.size], whole)
+    a = decode_codes(src_model, [codes, codes[:50]], [1, 0], temperature=0, backend="numba")
+    b = decode_codes(src_model, [codes, codes[:50]], [1, 0], temperature=0, backend="torch")
+    assert a[1].size == 50 * HOP and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
