@@ -165,7 +165,7 @@ def test_cli_prepare_synth(runner, tmp_path):
     r = runner.invoke(app, ["prepare", "synth", str(tmp_path / "afile" / "x"), "--utts-per-speaker", "3",
                             "--speakers", "gb_m3"])
     assert r.exit_code == 2
-    assert r.stderr.strip().startswith(f"error: {tmp_path / 'afile'}: cannot write the corpus")
+    assert r.stderr.strip().startswith(f"error: {tmp_path / 'afile' / 'x'}: cannot write it: a parent path is a file")
     assert len(r.stderr.strip().splitlines()) == 1
     r = runner.invoke(app, ["data", "validate", str(out / "dev")])
     assert r.exit_code == 0 and "OK (1 utterances, 1 speakers" in r.stdout

@@ -203,7 +203,8 @@ def test_cli_vctk_bad_input(tmp_path, runner):
     for flag in ([], ["--flac16k"]):
         sf.write(bad, nan, SR, subtype="FLOAT")
         r = runner.invoke(app, ["prepare", "vctk", str(src), str(data), *flag])
-        assert r.exit_code == 2 and f"{bad}: the file holds no audio samples or non-finite" in r.stderr
+        assert r.exit_code == 2 and f"{bad}: audio contains NaN or infinite samples" in r.stderr
+        assert not data.exists() or list(data.iterdir()) == []
 
 
 def test_jobs_give_identical_output(tmp_path):
