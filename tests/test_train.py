@@ -162,6 +162,23 @@ def test_checkpoint_dir_loads_as_a_model(tmp_path, corpus):
     assert model_fingerprint(path) == model_fingerprint(exp / "model")
 
 
+def test_python_entry_points_follow_the_exp_rules(tmp_path, corpus):
+    from vqspeech.train.prior import train_prior
+    from vqspeech.train.vqvae import train_vqvae
+
+    train, _ = corpus
+    exp = tmp_path / "exp"
+    (exp / "model").mkdir(parents=True)
+    before = sorted(p.name for p in exp.rglob("*"))
+    with pytest.raises(VQSpeechError, match="holds a training run .*--force to start over"):
+        train_vqvae(train, None, tiny(), exp, progress=False)
+    with pytest.raises(VQSpeechError, match="--resume and --force exclude each other"):
+        train_vqvae(train, None, tiny(), exp, resume=True, force=True, progress=False)
+    with pytest.raises(VQSpeechError, match="no such model directory"):
+        train_prior(tmp_path / "none", train, None, tiny(kind="prior"), tmp_path / "p", progress=False)
+    assert sorted(p.name for p in exp.rglob("*")) == before and not (tmp_path / "p").exists()
+
+
 DDP_SCRIPT = """
 import hashlib, sys, torch
 import torch.distributed as dist

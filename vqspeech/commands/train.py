@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from vqspeech.errors import VQSpeechError
-
 train_app = typer.Typer(
     no_args_is_help=True,
     help="Train a VQ-VAE or a code prior (checkpoints, exact --resume, logs, torchrun).",
@@ -18,65 +16,14 @@ _CONFIG_HELP = "Training YAML: a path, or a bundled name (tiny, small). Sections
 _SET_HELP = "Override one config value, e.g. --set train.lr=3e-4 (repeatable)."
 
 
-def _exp_dir(out: Path | None, kind: str, data: Path) -> Path:
-    return out if out is not None else Path("exp") / f"{kind}_{Path(data).resolve().name}"
+def _prepare(out: Path | None, kind: str, data: Path, config: str | None, overrides: list[str], resume: bool,
+             force: bool):
+    """-> (EXP, config): the flag/EXP checks first, so that they are reported before a config problem."""
+    from vqspeech.train import experiment
 
-
-def _check_exp(exp: Path, resume: bool, force: bool) -> None:
-    """Flag and EXP checks that need nothing loaded (nothing in EXP is touched)."""
-    from vqspeech.train.setup import RUN_PARTS
-
-    if resume and force:
-        raise VQSpeechError("--resume and --force exclude each other")
-    if exp.exists() and not exp.is_dir():
-        raise VQSpeechError(f"{exp}: exists and is not a directory (--out names an experiment dir)")
-    if _is_worker():  # under torchrun, rank 0 checks
-        return
-    if not force and not resume and any((exp / p).exists() for p in RUN_PARTS):
-        raise VQSpeechError(f"{exp}: holds a training run (use --resume to continue, --force to start over)")
-
-
-def _is_worker() -> bool:
-    import os
-
-    return int(os.environ.get("RANK", "0")) > 0
-
-
-def _load_config(config: str | None, overrides: list[str], exp: Path, resume: bool, kind: str):
-    from vqspeech.train.config import load_train_config
-
-    if config is None and resume and (exp / "train_config.yaml").is_file():
-        config = str(exp / "train_config.yaml")  # resume with the run's own config
-    return load_train_config(config, overrides, kind=kind)
-
-
-def _check_inputs(data: Path, dev: Path | None, vqvae: Path | None, exp: Path, resume: bool,
-                  allow_pipes: bool) -> None:
-    """Everything a run reads, checked before EXP is touched: the data dirs (and their shell commands),
-    the VQ-VAE model dir, the checkpoint a --resume continues from."""
-    from vqspeech.data.kaldi import check_pipes, read_data_dir
-
-    for d in (data, dev):
-        if d is not None:
-            check_pipes(read_data_dir(d), allow_pipes)
-    if vqvae is not None:
-        from vqspeech.models.io import read_model_config
-
-        meta = read_model_config(vqvae)
-        if meta["kind"] != "vqvae":
-            raise VQSpeechError(f"{vqvae}: is a {meta['kind']} model, not a VQ-VAE (--vqvae)")
-    if resume and not _is_worker():
-        from vqspeech.train.checkpoint import check_resumable
-
-        check_resumable(exp)
-
-
-def _guarded(exp: Path, force: bool, run):
-    """Run `run()` so that a failure before its first checkpoint leaves EXP as it was (train.setup.ExpGuard)."""
-    from vqspeech.train.setup import ExpGuard
-
-    with ExpGuard(exp, force, enabled=not _is_worker()):
-        return run()
+    exp = out if out is not None else experiment.default_exp_dir(kind, data)
+    experiment.check_exp(exp, resume, force)
+    return exp, experiment.load_run_config(config, overrides, exp, resume, kind)
 
 
 _PIPES_HELP = "Let wav.scp entries run shell commands ('<command> |'): a data dir from elsewhere is code."
@@ -111,11 +58,9 @@ def vqvae_cmd(
     """
     from vqspeech.train.vqvae import train_vqvae
 
-    exp = _exp_dir(out, "vqvae", data)
-    _check_exp(exp, resume, force)
-    cfg = _load_config(config, overrides, exp, resume, "vqvae")
-    _check_inputs(data, dev, None, exp, resume, allow_pipes)
-    summary = _guarded(exp, force, lambda: train_vqvae(data, dev, cfg, exp, resume=resume, progress=progress))
+    exp, cfg = _prepare(out, "vqvae", data, config, overrides, resume, force)
+    summary = train_vqvae(data, dev, cfg, exp, resume=resume, progress=progress, force=force,
+                          allow_pipes=allow_pipes)
     _print_summary(summary)
 
 
@@ -145,12 +90,9 @@ def prior_cmd(
     """
     from vqspeech.train.prior import train_prior
 
-    exp = _exp_dir(out, "prior", data)
-    _check_exp(exp, resume, force)
-    cfg = _load_config(config, overrides, exp, resume, "prior")
-    _check_inputs(data, dev, vqvae, exp, resume, allow_pipes)
-    summary = _guarded(exp, force, lambda: train_prior(vqvae, data, dev, cfg, exp, resume=resume,
-                                                       progress=progress))
+    exp, cfg = _prepare(out, "prior", data, config, overrides, resume, force)
+    summary = train_prior(vqvae, data, dev, cfg, exp, resume=resume, progress=progress, force=force,
+                          allow_pipes=allow_pipes)
     _print_summary(summary)
 
 
@@ -179,16 +121,17 @@ def f0_cmd(
     """
     from vqspeech.train.f0 import train_f0
 
-    exp = _exp_dir(out, "f0", data)
-    _check_exp(exp, resume, force)
-    cfg = _load_config(config if config is not None or resume else "small", overrides, exp, resume, "f0")
-    _check_inputs(data, dev, vqvae, exp, resume, allow_pipes)
-    summary = _guarded(exp, force, lambda: train_f0(vqvae, data, dev, cfg, exp, resume=resume, progress=progress))
+    exp, cfg = _prepare(out, "f0", data, config if config is not None or resume else "small", overrides, resume,
+                        force)
+    summary = train_f0(vqvae, data, dev, cfg, exp, resume=resume, progress=progress, force=force,
+                       allow_pipes=allow_pipes)
     _print_summary(summary)
 
 
 def _print_summary(summary: dict) -> None:
-    if _is_worker():
+    from vqspeech.train.experiment import is_worker
+
+    if is_worker():
         return
     parts = [f"step {summary['step']}"]
     for split in ("train", "dev"):

@@ -48,8 +48,21 @@ def with_f0_head(vqvae, head_cfg) -> Any:
 
 
 def train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
-             exp: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train an F0 head on the frozen VQ-VAE `vqvae_dir`; the model with its head lands in EXP/model."""
+             exp: str | Path, resume: bool = False, progress: bool = True, *, force: bool = False,
+             allow_pipes: bool = False) -> dict[str, Any]:
+    """Train an F0 head on the frozen VQ-VAE `vqvae_dir`; the model with its head lands in EXP/model.
+
+    EXP and the inputs are checked first and a failed run leaves EXP as it was (`train.experiment`);
+    force: replace a run in EXP; allow_pipes: let wav.scp run shell commands."""
+    from vqspeech.train.experiment import run_experiment
+
+    return run_experiment(lambda: _train_f0(vqvae_dir, data_dir, dev_dir, cfg, exp, resume, progress), exp,
+                          data=data_dir, dev=dev_dir, vqvae=vqvae_dir, resume=resume, force=force,
+                          allow_pipes=allow_pipes)
+
+
+def _train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
+              exp: str | Path, resume: bool, progress: bool) -> dict[str, Any]:
     from vqspeech.data.dataset import CropBatches, CropSampler, fixed_crops
     from vqspeech.models import load_model, save_model
     from vqspeech.models.vqvae import VQVAE

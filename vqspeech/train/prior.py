@@ -105,9 +105,22 @@ def prior_loss_unconditional(model: torch.nn.Module, batch) -> tuple[torch.Tenso
 
 def train_prior(
     vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
-    exp: str | Path, resume: bool = False, progress: bool = True,
+    exp: str | Path, resume: bool = False, progress: bool = True, *, force: bool = False,
+    allow_pipes: bool = False,
 ) -> dict[str, Any]:
-    """Train (or resume) a prior for the VQ-VAE in `vqvae_dir`; the model goes to EXP/model."""
+    """Train (or resume) a prior for the VQ-VAE in `vqvae_dir`; the model goes to EXP/model.
+
+    EXP and the inputs are checked first and a failed run leaves EXP as it was (`train.experiment`);
+    force: replace a run in EXP; allow_pipes: let wav.scp run shell commands."""
+    from vqspeech.train.experiment import run_experiment
+
+    return run_experiment(lambda: _train_prior(vqvae_dir, data_dir, dev_dir, cfg, exp, resume, progress), exp,
+                          data=data_dir, dev=dev_dir, vqvae=vqvae_dir, resume=resume, force=force,
+                          allow_pipes=allow_pipes)
+
+
+def _train_prior(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
+                 exp: str | Path, resume: bool, progress: bool) -> dict[str, Any]:
     from vqspeech.data.dataset import CropSampler
     from vqspeech.models import build_prior, load_model, model_fingerprint, save_model
     from vqspeech.models.vqvae import VQVAE

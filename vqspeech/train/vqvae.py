@@ -49,9 +49,20 @@ def _derived(crop: int, rate: int, wavenet: bool = True):
 
 def train_vqvae(
     data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig, exp: str | Path,
-    resume: bool = False, progress: bool = True,
+    resume: bool = False, progress: bool = True, *, force: bool = False, allow_pipes: bool = False,
 ) -> dict[str, Any]:
-    """Train (or resume) a VQ-VAE; checkpoints in EXP/checkpoints, the model in EXP/model."""
+    """Train (or resume) a VQ-VAE; checkpoints in EXP/checkpoints, the model in EXP/model.
+
+    EXP and the inputs are checked first and a failed run leaves EXP as it was (`train.experiment`);
+    force: replace a run in EXP; allow_pipes: let wav.scp run shell commands."""
+    from vqspeech.train.experiment import run_experiment
+
+    return run_experiment(lambda: _train_vqvae(data_dir, dev_dir, cfg, exp, resume, progress), exp, data=data_dir,
+                          dev=dev_dir, resume=resume, force=force, allow_pipes=allow_pipes)
+
+
+def _train_vqvae(data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig, exp: str | Path,
+                 resume: bool, progress: bool) -> dict[str, Any]:
     from vqspeech.data.dataset import CropBatches, CropSampler, fixed_crops
     from vqspeech.models import build_vqvae, save_model
     from vqspeech.train.distributed import all_reduce_sum
