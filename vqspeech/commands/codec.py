@@ -14,11 +14,11 @@ from pathlib import Path
 
 import typer
 
+from vqspeech.codec.outputs import convert_output, decode_outputs, encode_outputs, sample_output
 from vqspeech.commands.common import (
     MAX_DURATION_HELP,
     check_device,
     check_finite,
-    check_overwrite,
     check_seconds,
     check_seed,
     check_temperature,
@@ -28,7 +28,6 @@ from vqspeech.speakers import resolve_speaker
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".caf", ".w64"}
 _MODEL_HELP = "VQ-VAE model directory (default: the bundled default model)."
 _FORCE_HELP = "Overwrite existing outputs."
 
@@ -45,45 +44,6 @@ def _load(path: Path | None, kind: str, device: str = "cpu"):
         flag = "--prior" if meta["kind"] == "prior" else "--model"
         raise VQSpeechError(f"{path}: is a {meta['kind']} model, not a {kind} (pass it as {flag})")
     return load_model(path, device=device), model_fingerprint(path)
-
-
-def _plan(inputs: list[Path], out: Path | None, suffixes: set[str], in_place_name, out_suffix: str,
-          dir_default: str, force: bool) -> list[tuple[Path, Path]]:
-    """Pair each input file with its output. A directory input is searched recursively and mirrored.
-
-    in_place_name(path) -> the output for an input file (next to it, or by that name in -o DIR); the
-    files of a directory input keep their relative names, with `out_suffix`, under the output dir."""
-    pairs: list[tuple[Path, Path]] = []
-    many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
-    if out is not None and many and out.exists() and not out.is_dir():
-        raise VQSpeechError(f"{out}: exists and is not a directory (several inputs need -o DIR)")
-    for inp in inputs:
-        if not inp.exists():
-            raise VQSpeechError(f"{inp}: no such file or directory")
-        if inp.is_dir():
-            files = sorted(p for p in inp.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-            if not files:
-                raise VQSpeechError(f"{inp}: no {'/'.join(sorted(suffixes))} files in this directory")
-            base = (out / inp.resolve().name if len(inputs) > 1 else out) if out is not None else \
-                inp.with_name(inp.resolve().name + dir_default)
-            pairs += [(f, base / f.relative_to(inp).with_suffix(out_suffix)) for f in files]
-        elif out is None:
-            pairs.append((inp, in_place_name(inp)))
-        elif many or out.is_dir() or str(out).endswith("/"):
-            pairs.append((inp, out / in_place_name(inp).name))
-        else:
-            pairs.append((inp, out))
-    seen: dict[Path, Path] = {}
-    for inp, o in pairs:
-        key = o.resolve()
-        if key in seen:
-            raise VQSpeechError(f"{o}: would be written twice (from {seen[key]} and {inp})")
-        if key == inp.resolve():
-            raise VQSpeechError(f"{o}: output would overwrite its input")
-        seen[key] = inp
-    for _, o in pairs:
-        check_overwrite(o, force)
-    return pairs
 
 
 def _run_all(pairs: list[tuple[Path, Path]], work, desc: str) -> None:
@@ -138,7 +98,7 @@ def encode_cmd(
     check_seconds("--chunk-seconds", chunk_seconds, most=3600.0)
     if prior is not None and entropy is False:
         raise VQSpeechError("--prior is used for entropy coding, not with --no-entropy")
-    pairs = _plan(inputs, out, AUDIO_SUFFIXES, lambda p: p.with_suffix(".vqs"), ".vqs", "_vqs", force)
+    pairs = encode_outputs(inputs, out, force)
     vq, fp = _load(model, "vqvae")
     pr, pr_fp = _load(prior, "prior") if entropy is not False else (None, "")
     if entropy is None and prior is None and getattr(pr.config, "vqvae_fingerprint", "") != fp:
@@ -206,8 +166,7 @@ def decode_cmd(
     check_seconds("--duration", duration)
     check_finite("--f0-shift", f0_shift, 48.0)
     check_device(device)
-    pairs = _plan(inputs, out, {".vqs"}, lambda p: p.with_name(p.stem + ".decoded.wav"), ".wav",
-                  "_decoded", force)
+    pairs = decode_outputs(inputs, out, force)
     vq, fp = _load(model, "vqvae", device)
     resolve_speaker(vq.speakers, speaker, what="decoder")  # an unknown name fails before any file
     cache: dict = {}
@@ -264,10 +223,7 @@ def convert_cmd(
     check_finite("--f0-shift", f0_shift, 48.0)
     check_device(device)
     check_audio_file(inp)
-    o = out if out is not None else inp.with_name(f"{inp.stem}.to_{speaker}.wav")
-    if o.exists() and o.resolve() == inp.resolve():
-        raise VQSpeechError(f"{o}: output would overwrite its input")
-    check_overwrite(o, force)
+    o = convert_output(inp, speaker, out, force)
     vq, _ = _load(model, "vqvae", device)
     resolve_speaker(vq.speakers, speaker, what="decoder")
     codes, n = encode_file(vq, inp, progress=True)
@@ -301,8 +257,7 @@ def sample_cmd(
     check_temperature(temperature)
     check_seed(seed)
     check_device(device)
-    o = out if out is not None else Path(f"sample.{speaker or 'unconditional'}.wav")
-    check_overwrite(o, force)
+    o = sample_output(speaker, out, force)
     vq, fp = _load(model, "vqvae", device)
     pr, _ = _load(prior, "prior", device)
     check_prior(vq, pr, fp, ignore_mismatch=ignore_mismatch)

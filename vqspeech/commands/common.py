@@ -1,19 +1,10 @@
-"""Helpers shared by the CLI verbs: overwrite checks."""
+"""Helpers shared by the CLI verbs: option checks (the overwrite check is vqspeech.codec.outputs.check_overwrite)."""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 from vqspeech.errors import VQSpeechError
-
-
-def check_overwrite(path: str | os.PathLike, force: bool) -> None:
-    """Refuse to overwrite an existing file unless `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise VQSpeechError(f"{path}: exists (use --force to overwrite)")
 
 
 def check_temperature(value: float) -> float:
