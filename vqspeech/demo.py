@@ -64,7 +64,7 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
     from vqspeech.data.kaldi import read_data_dir
     from vqspeech.fileutil import atomic_dir
     from vqspeech.generate import decode_codes, sample_codes
-    from vqspeech.models.io import load_model, model_fingerprint
+    from vqspeech.models.loading import load_prior, load_vqvae
     from vqspeech.pitch.metrics import compare_pitch
     from vqspeech.pretrained import default_model_dir, default_prior_dir
 
@@ -73,8 +73,8 @@ def run_demo(out: Path, model_dir: Path | None = None, prior_dir: Path | None = 
     torch.set_num_threads(1)
     model_dir = Path(model_dir or default_model_dir())
     prior_dir = Path(prior_dir or default_prior_dir())
-    model, prior = load_model(model_dir), load_model(prior_dir)
-    fingerprint, prior_fp = model_fingerprint(model_dir), model_fingerprint(prior_dir)
+    model, fingerprint = load_vqvae(model_dir)
+    prior, prior_fp = load_prior(prior_dir, model, fingerprint)
     speakers = _pick_speakers(model, n_speakers)
     timings: dict[str, float] = {}
     with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(prefix="vqspeech-demo-") as work:

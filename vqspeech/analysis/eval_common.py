@@ -29,47 +29,29 @@ def model_name(src: Any) -> str:
 
 
 def load_vqvae(model: Any, device: str = "cpu") -> tuple[Any, str, str | None]:
-    """A model dir (None = the bundled one) or a loaded VQVAE -> (VQVAE in eval mode, name, fingerprint).
+    """A model dir (None = the bundled one) or a loaded VQVAE -> (VQVAE in eval mode, name, fingerprint)
+    (`models.loading.load_vqvae`).
 
     On a CUDA `device` decoding uses the torch incremental generator, on the CPU the numba kernel."""
-    import torch
+    from vqspeech.models import loading
 
-    from vqspeech.models.io import load_model, model_fingerprint
-    from vqspeech.models.vqvae import VQVAE
-
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise VQSpeechError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
     if model is None:
         from vqspeech.pretrained import default_model_dir
 
         model = default_model_dir()
-    if isinstance(model, (str, os.PathLike)):
-        m = load_model(model, device=device)
-        if not isinstance(m, VQVAE):
-            raise VQSpeechError(f"{model}: is a prior, not a VQ-VAE model (give it as --prior)")
-        return m, model_name(model), model_fingerprint(model)
-    if not isinstance(model, VQVAE):
-        raise VQSpeechError(f"expected a VQ-VAE model, got {type(model).__name__}")
-    return model.eval(), model_name(model), None
+    vq, fp = loading.load_vqvae(model, device)
+    return vq, model_name(model), fp
 
 
 def load_prior(prior: Any, model: Any, fingerprint: str | None) -> tuple[Any, list[str]]:
-    """A prior dir or loaded CodePrior, checked against the VQ-VAE -> (CodePrior, notes)."""
-    from vqspeech.models.io import load_model
-    from vqspeech.models.prior import CodePrior
+    """A prior dir or loaded CodePrior, checked against the VQ-VAE (`models.loading.load_prior`: same K and
+    hop) -> (CodePrior, notes). A prior trained on another VQ-VAE's codes is evaluated all the same: the
+    evaluation says so in its notes."""
+    from vqspeech.models import loading
 
-    where = str(prior) if isinstance(prior, (str, os.PathLike)) else "prior"
-    p = load_model(prior) if isinstance(prior, (str, os.PathLike)) else prior
-    if not isinstance(p, CodePrior):
-        raise VQSpeechError(f"{where}: is a VQ-VAE, not a prior over codes")
-    k = int(model.config.quantizer.num_codes)
-    if p.num_codes != k or p.hop != model.hop:
-        raise VQSpeechError(f"{where}: prior has K={p.num_codes}, hop={p.hop} but the model K={k}, hop={model.hop}")
-    notes = []
-    fp = getattr(p.config, "vqvae_fingerprint", "") or ""
-    if fingerprint and fp and fp != fingerprint:
-        notes.append(f"the prior was trained on the codes of another VQ-VAE ({fp}, this one is {fingerprint})")
-    return p.eval(), notes
+    notes: list[str] = []
+    p, _ = loading.load_prior(prior, model, fingerprint, ignore_mismatch=True, notes=notes)
+    return p, notes
 
 
 def read_data(data: Any):

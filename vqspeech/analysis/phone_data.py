@@ -181,9 +181,9 @@ def read_codes_dir(path: str | os.PathLike, utts: Sequence[str] | None = None,
         if prior is None:
             raise VQSpeechError(f"{path}: holds entropy-coded .vqs files: pass the prior that coded them (--prior)")
         if not loaded:
-            from vqspeech.models.io import load_model, model_fingerprint
+            from vqspeech.models.loading import load_kind
 
-            loaded.append((load_model(prior), model_fingerprint(prior)))
+            loaded.append(load_kind(prior, "prior"))
         return loaded[0]
 
     codes: dict[str, np.ndarray] = {}

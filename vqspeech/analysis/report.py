@@ -70,13 +70,11 @@ def _codes_for(src: Source, data: Any, utts: list[str], codes_dir: bool | None, 
                progress: bool, prior: Any) -> Codes:
     if codes_dir or (codes_dir is None and is_codes_dir(src)):
         return read_codes_dir(src, utts, prior)
-    model = src
-    if isinstance(src, (str, os.PathLike)):
-        from vqspeech.models.io import load_model
+    from vqspeech.models.loading import load_vqvae
 
-        model = load_model(src)
-    if not hasattr(model, "encoder"):
+    if not isinstance(src, (str, os.PathLike)) and not hasattr(src, "encoder"):
         raise VQSpeechError(f"{src}: not a VQ-VAE (a prior cannot encode audio)")
+    model, _ = load_vqvae(src)
     return encode_utterances(model, data, utts, batch_size=batch_size, progress=progress)
 
 

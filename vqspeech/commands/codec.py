@@ -24,26 +24,13 @@ from vqspeech.commands.common import (
     check_temperature,
 )
 from vqspeech.errors import VQSpeechError
+from vqspeech.models.loading import load_kind, load_prior, load_vqvae, prior_fits
 from vqspeech.speakers import resolve_speaker
 
 log = logging.getLogger(__name__)
 
 _MODEL_HELP = "VQ-VAE model directory (default: the bundled default model)."
 _FORCE_HELP = "Overwrite existing outputs."
-
-
-def _load(path: Path | None, kind: str, device: str = "cpu"):
-    """Load a model dir -> (model, fingerprint); kind "vqvae" or "prior"; None = the bundled default."""
-    from vqspeech import pretrained
-    from vqspeech.models.io import load_model, model_fingerprint, read_model_config
-
-    if path is None:
-        path = pretrained.default_model_dir() if kind == "vqvae" else pretrained.default_prior_dir()
-    meta = read_model_config(path)
-    if meta["kind"] != kind:
-        flag = "--prior" if meta["kind"] == "prior" else "--model"
-        raise VQSpeechError(f"{path}: is a {meta['kind']} model, not a {kind} (pass it as {flag})")
-    return load_model(path, device=device), model_fingerprint(path)
 
 
 def _run_all(pairs: list[tuple[Path, Path]], work, desc: str) -> None:
@@ -99,9 +86,9 @@ def encode_cmd(
     if prior is not None and entropy is False:
         raise VQSpeechError("--prior is used for entropy coding, not with --no-entropy")
     pairs = encode_outputs(inputs, out, force)
-    vq, fp = _load(model, "vqvae")
-    pr, pr_fp = _load(prior, "prior") if entropy is not False else (None, "")
-    if entropy is None and prior is None and getattr(pr.config, "vqvae_fingerprint", "") != fp:
+    vq, fp = load_vqvae(model)
+    pr, pr_fp = load_kind(prior, "prior") if entropy is not False else (None, "")
+    if entropy is None and prior is None and not prior_fits(pr, fp):
         log.info("the bundled prior is not this model's: codes are bit-packed (pass --prior to entropy-code)")
         pr, pr_fp = None, ""
 
@@ -167,13 +154,13 @@ def decode_cmd(
     check_finite("--f0-shift", f0_shift, 48.0)
     check_device(device)
     pairs = decode_outputs(inputs, out, force)
-    vq, fp = _load(model, "vqvae", device)
+    vq, fp = load_vqvae(model, device)
     resolve_speaker(vq.speakers, speaker, what="decoder")  # an unknown name fails before any file
     cache: dict = {}
 
     def prior_loader():
         if "p" not in cache:
-            cache["p"] = _load(prior, "prior")
+            cache["p"] = load_kind(prior, "prior")
         return cache["p"]
 
     def work(inp: Path, o: Path) -> None:
@@ -224,7 +211,7 @@ def convert_cmd(
     check_device(device)
     check_audio_file(inp)
     o = convert_output(inp, speaker, out, force)
-    vq, _ = _load(model, "vqvae", device)
+    vq, _ = load_vqvae(model, device)
     resolve_speaker(vq.speakers, speaker, what="decoder")
     codes, n = encode_file(vq, inp, progress=True)
     decode_to_file(vq, codes, o, speaker, temperature=temperature, seed=seed, num_samples=n, progress=True,
@@ -251,16 +238,15 @@ def sample_cmd(
 
       vqspeech sample --prior exp/prior/model --model exp/vq/model --speaker p225 --seconds 3 -o s.wav
     """
-    from vqspeech.generate.sample import check_prior, sample_speech
+    from vqspeech.generate.sample import sample_speech
 
     check_seconds("--seconds", seconds, most=3600.0)
     check_temperature(temperature)
     check_seed(seed)
     check_device(device)
     o = sample_output(speaker, out, force)
-    vq, fp = _load(model, "vqvae", device)
-    pr, _ = _load(prior, "prior", device)
-    check_prior(vq, pr, fp, ignore_mismatch=ignore_mismatch)
+    vq, fp = load_vqvae(model, device)
+    pr, _ = load_prior(prior, vq, fp, device=device, ignore_mismatch=ignore_mismatch)
     r = sample_speech(vq, pr, seconds, speaker, temperature=temperature, seed=seed, path=o, progress=True)
     typer.echo(f"{o}: {r.num_samples / vq.sample_rate:.2f} s sampled from the prior, speaker {r.speaker}")
 

@@ -8,22 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vqspeech.errors import VQSpeechError
+from vqspeech.models.loading import check_prior
 from vqspeech.speakers import resolve_speaker
 
-
-def check_prior(vqvae, prior, fingerprint: str | None = None, *, ignore_mismatch: bool = False) -> None:
-    """A prior fit for this VQ-VAE: same K and hop; trained on its codes (the prior's recorded VQ-VAE
-    fingerprint equals `fingerprint`) unless `ignore_mismatch`. One-line VQSpeechError otherwise."""
-    k = int(vqvae.config.quantizer.num_codes)
-    if int(prior.num_codes) != k:
-        raise VQSpeechError(f"prior models {prior.num_codes} codes, the VQ-VAE has {k}")
-    if int(prior.hop) != int(vqvae.hop):
-        raise VQSpeechError(f"prior has hop {prior.hop}, the VQ-VAE {vqvae.hop}")
-    want = getattr(prior.config, "vqvae_fingerprint", "") or ""
-    if fingerprint and want and want != fingerprint and not ignore_mismatch:
-        raise VQSpeechError(f"prior was trained on VQ-VAE {want}, not this model ({fingerprint}); "
-                            "pass --ignore-model-mismatch to use it anyway")
+__all__ = ["SampledSpeech", "check_prior", "sample_speech"]  # check_prior lives in models.loading
 
 
 @dataclass

@@ -64,8 +64,8 @@ def train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | 
 def _train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
               exp: str | Path, resume: bool, progress: bool) -> dict[str, Any]:
     from vqspeech.data.dataset import CropBatches, CropSampler, fixed_crops
-    from vqspeech.models import load_model, save_model
-    from vqspeech.models.vqvae import VQVAE
+    from vqspeech.models import save_model
+    from vqspeech.models.loading import load_vqvae
     from vqspeech.pitch.cache import open_f0_caches
     from vqspeech.train.setup import open_caches, prepare_exp, training_run
     from vqspeech.train.trainer import Task, run_training
@@ -74,9 +74,7 @@ def _train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path |
     head_cfg = model_config(cfg, "f0")
     with training_run(t) as (info, device):
         exp = Path(exp)
-        base = load_model(vqvae_dir)
-        if not isinstance(base, VQVAE):
-            raise VQSpeechError(f"{vqvae_dir}: is a prior, not a VQ-VAE")
+        base, _ = load_vqvae(vqvae_dir)
         if t.crop_samples % base.hop:
             raise VQSpeechError(f"config: 'train.crop_samples' ({t.crop_samples}) must be a multiple of the hop "
                                 f"({base.hop})")

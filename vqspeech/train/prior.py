@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from vqspeech.config import to_dict
-from vqspeech.errors import VQSpeechError
 from vqspeech.fileutil import atomic_path, write_text_atomic
 from vqspeech.train.config import TrainConfig, model_config
 
@@ -122,23 +121,21 @@ def train_prior(
 def _train_prior(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path | None, cfg: TrainConfig,
                  exp: str | Path, resume: bool, progress: bool) -> dict[str, Any]:
     from vqspeech.data.dataset import CropSampler
-    from vqspeech.models import build_prior, load_model, model_fingerprint, save_model
-    from vqspeech.models.vqvae import VQVAE
+    from vqspeech.models import build_prior, save_model
+    from vqspeech.models.loading import load_vqvae
     from vqspeech.train.setup import prepare_exp, training_run
     from vqspeech.train.trainer import Task, run_training
 
     t = cfg.train
     with training_run(t) as (info, device):
         exp = Path(exp)
-        vq = load_model(vqvae_dir, device=str(device))
-        if not isinstance(vq, VQVAE):
-            raise VQSpeechError(f"{vqvae_dir}: is a prior, not a VQ-VAE model")
+        vq, vq_fp = load_vqvae(vqvae_dir, str(device))
         for p in vq.parameters():
             p.requires_grad_(False)
         pcfg = model_config(cfg, "prior")
         pcfg.num_codes, pcfg.sample_rate, pcfg.hop = vq.config.quantizer.num_codes, vq.sample_rate, vq.hop
         pcfg.speakers = list(vq.speakers) if cfg.data.prior_speakers else []
-        pcfg.vqvae_fingerprint = model_fingerprint(vqvae_dir)
+        pcfg.vqvae_fingerprint = vq_fp
         cfg.model = to_dict(pcfg)
         prepare_exp(exp, cfg, info, resume)
         codes_dir = exp / "codes"
