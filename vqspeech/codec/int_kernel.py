@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from vqspeech.codec import int_prior as ipm
+from vqspeech.generate.pack import ring_layout  # the same ring buffers as the float WaveNet kernels
 
 TOP = 1 << 24
 RANGE0 = 0xFFFFFFFF
@@ -155,18 +156,6 @@ def _workspace(ip) -> tuple:
     s = ip.w1.shape[0]
     return (np.zeros(r, np.int32), np.zeros(g, np.int32), np.zeros(ip.wrs.shape[2], np.int32), np.zeros(s, np.int32),
             np.zeros(max(s, g // 2), np.int32), np.zeros(s, np.int32), np.zeros(ip.num_codes, np.int32))
-
-
-def ring_layout(dil: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    offs, masks, total = [], [], 0
-    for d in dil:
-        size = 1
-        while size < (kernel_size - 1) * int(d) + 1:
-            size *= 2
-        offs.append(total)
-        masks.append(size - 1)
-        total += size
-    return np.asarray(offs, dtype=np.int64), np.asarray(masks, dtype=np.int64), total
 
 
 @njit(cache=True)
