@@ -136,20 +136,6 @@ def test_codes_dir_gives_the_same_metrics(runner, model_dir, data_dir, tmp_path)
     assert a["report_dir"] == str(tmp_path / "r1")
 
 
-def test_batched_encoding_is_exact(data_dir):
-    from vqspeech.analysis.phone_data import encode_batch
-    from vqspeech.data.kaldi import load_utterance, read_data_dir
-
-    model = _tiny_model(2)
-    data = read_data_dir(data_dir)
-    wavs = [load_utterance(data, u) for u in data.utterances()]
-    wavs.append(np.random.default_rng(1).standard_normal(65).astype(np.float32) * 0.3)
-    batched = encode_batch(model, wavs)
-    for w, c in zip(wavs, batched, strict=True):
-        alone = model.encode(torch.from_numpy(w).view(1, 1, -1))[0].numpy()
-        assert c.shape == (-(-len(w) // 64),) and (c == alone).all()
-
-
 def test_fold_map_file(runner, model_dir, data_dir, tmp_path):
     pm = tmp_path / "fold.map"
     pm.write_text("a v\nb v\nsil sil\n")

@@ -9,6 +9,7 @@ import torch
 from vqspeech.codec.api import (
     decode_to_file,
     decode_to_waveform,
+    encode_batch,
     encode_blocks,
     encode_file,
     encode_waveform,
@@ -54,6 +55,19 @@ def test_chunked_equals_whole(strides):
         got = encode_blocks(model, blocks, chunk_seconds=3 * hop / model.sample_rate)
         np.testing.assert_array_equal(got, whole)
     assert len(set(whole.tolist())) > 1  # the invariant is not trivially met by a constant encoder
+
+
+@pytest.mark.parametrize("strides", [(2, 2, 2, 2), (5, 2, 4)])
+def test_batched_equals_each_alone(strides):
+    model = tiny_vqvae(strides=strides)
+    rng = np.random.default_rng(1)
+    wavs = [rng.standard_normal(n).astype(np.float32) * 0.3 for n in (2000, 65, 1, 1999, 640, 3001)]
+    batched = encode_batch(model, wavs)
+    for w, c in zip(wavs, batched, strict=True):
+        assert c.dtype == np.int64 and c.shape == (-(-len(w) // model.hop),)
+        np.testing.assert_array_equal(c, encode_waveform(model, w))
+        np.testing.assert_array_equal(c, _whole(model, w))
+    assert encode_batch(model, []) == []
 
 
 def test_encode_file_streams_any_rate(tmp_path, tone):

@@ -86,13 +86,6 @@ def speaker_index(model_speakers: Sequence[str], spk: str | None, notes: list[st
     return 0 if idx is None else idx
 
 
-def encode(model, wav: np.ndarray) -> np.ndarray:
-    """wav: [T] float32 -> codes [ceil(T / hop)] int64 (chunked, identical to whole-file encoding)."""
-    from vqspeech.codec.api import encode_waveform
-
-    return encode_waveform(model, wav)
-
-
 def decode_many(model, codes: Sequence[np.ndarray], speakers: Sequence[int], lengths: Sequence[int], *,
                 temperature: float, seed: int, batch_size: int, progress: bool, desc: str = "decode") -> list[np.ndarray]:
     """Decode streams in batches of `batch_size` (numba on the CPU); lengths trims each to its samples."""

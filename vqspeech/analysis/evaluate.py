@@ -18,6 +18,7 @@ import numpy as np
 
 from vqspeech.analysis import eval_common as ec
 from vqspeech.analysis.metrics import align_delay, mcd, missing_metric_notes, quality_metrics
+from vqspeech.codec.api import encode_waveform
 from vqspeech.errors import VQSpeechError
 from vqspeech.pitch.metrics import compare_pitch, eval_f0, median_f0, semitones
 
@@ -106,7 +107,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     sr = vq.sample_rate
     wavs = [load_utterance(dd, u, sr) for u in utts]
     spk_names = [dd.utt2spk[u] for u in utts]
-    codes = [ec.encode(vq, w) for w in ec.progress_iter(wavs, len(wavs), progress, "encode")]
+    codes = [encode_waveform(vq, w) for w in ec.progress_iter(wavs, len(wavs), progress, "encode")]
     spk_idx = [ec.speaker_index(vq.speakers, s, notes) for s in spk_names]
     recon = ec.decode_many(vq, codes, spk_idx, [w.size for w in wavs], temperature=temperature, seed=seed,
                            batch_size=batch_size, progress=progress)
@@ -226,7 +227,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
     sr = vq.sample_rate
     srcs = sorted({u for u, _ in pairs})
     wav = {u: load_utterance(dd, u, sr) for u in srcs}
-    codes = {u: ec.encode(vq, wav[u]) for u in ec.progress_iter(srcs, len(srcs), progress, "encode")}
+    codes = {u: encode_waveform(vq, wav[u]) for u in ec.progress_iter(srcs, len(srcs), progress, "encode")}
     conv = ec.decode_many(vq, [codes[u] for u, _ in pairs], [vq.speaker_index(t) for _, t in pairs],
                           [wav[u].size for u, _ in pairs], temperature=temperature, seed=seed,
                           batch_size=batch_size, progress=progress)
@@ -311,7 +312,7 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
         utts = ec.select_utts(dd, max_utts)
         total, n, counts = 0.0, 0, np.zeros(pr.num_codes)
         for u in ec.progress_iter(utts, len(utts), progress, "NLL"):
-            c = ec.encode(vq, load_utterance(dd, u, sr))
+            c = encode_waveform(vq, load_utterance(dd, u, sr))
             idx = ec.speaker_index(pr.speakers, dd.utt2spk[u], notes, "prior") if pr.speakers else None
             with torch.no_grad():
                 total += float(pr.nll_bits(torch.from_numpy(c)[None], None if idx is None else torch.tensor([idx]),

@@ -83,46 +83,13 @@ def _batches(utts: list[str], lengths: dict[str, int], batch_size: int, max_samp
     return out
 
 
-def encode_batch(model: Any, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Codes of each waveform ([T_i] float32) with `model` (a VQVAE), batched, exactly as if alone.
-
-    The batch is zero-padded to its longest waveform; only the last frames of a shorter waveform can see
-    the padding (through the encoder's right context), so those are re-encoded from its own tail, long
-    enough to hold their left context.
-    """
-    import torch
-
-    hop = model.hop
-    left, right = model.encoder.context
-    device = next(model.parameters()).device
-    n_frames = [-(-len(w) // hop) for w in wavs]
-    longest = max(len(w) for w in wavs)
-    batch = np.zeros((len(wavs), 1, longest), dtype=np.float32)
-    for i, w in enumerate(wavs):
-        batch[i, 0, : len(w)] = w
-    with torch.inference_mode():
-        codes = model.encode(torch.from_numpy(batch).to(device)).cpu().numpy().astype(np.int64)
-        out = []
-        tail_frames = -(-right // hop) + 1  # frames whose right context may reach past the waveform
-        lead_frames = -(-left // hop) + 1  # frames of left context the tail needs in front
-        for i, w in enumerate(wavs):
-            c = codes[i, : n_frames[i]].copy()
-            if len(w) < longest and n_frames[i] > 0:
-                start = max(0, n_frames[i] - tail_frames - lead_frames) * hop
-                tail = torch.from_numpy(np.ascontiguousarray(w[start:])).to(device).view(1, 1, -1)
-                t = model.encode(tail)[0].cpu().numpy()
-                k = min(tail_frames, n_frames[i])
-                c[-k:] = t[-k:]
-            out.append(c)
-    return out
-
-
 def encode_utterances(model: Any, data: Any, utts: Sequence[str], batch_size: int = 16,
                       max_batch_seconds: float = 160.0, progress: bool = True) -> Codes:
     """Encode `utts` of DataDir `data` with VQVAE `model` (eval mode); audio resampled to its rate.
 
     Returns codes `[ceil(T_u / hop)]` per utterance; a progress bar on stderr counts utterances.
     """
+    from vqspeech.codec.api import encode_batch
     from vqspeech.data.kaldi import load_utterance
     from vqspeech.progress import progress_bar
 

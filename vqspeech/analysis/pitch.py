@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vqspeech.analysis import eval_common as ec
+from vqspeech.codec.api import encode_waveform
 from vqspeech.errors import VQSpeechError
 from vqspeech.pitch.metrics import median_f0, pool_scores, semitones
 from vqspeech.pitch.track import track_f0
@@ -63,7 +64,7 @@ def analyze_pitch(model: Any = None, data: Any = None, *, out: str | Path | None
         wav = load_utterance(dd, u, sr)
         src = dd.utt2spk[u]
         ref, _ = track_f0(wav, sr, hop, tracker)
-        codes = ec.encode(vq, wav)
+        codes = encode_waveform(vq, wav)
         idx = target_idx if speaker is not None else ec.speaker_index(vq.speakers, src, notes)
         pred = predict_f0(vq, codes, idx)
         per_spk.setdefault(src, []).append((ref, pred))

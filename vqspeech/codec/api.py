@@ -1,6 +1,9 @@
 """Waveform <-> codes for the CLI and Python users: chunked encoding that gives exactly the codes of
 whole-file encoding, and chunked decoding that writes as it goes (bounded memory for long files).
 
+Every caller that turns audio into codes comes here: `encode_waveform` (one signal, chunked),
+`encode_batch` (many signals at once, the same codes), `encode_file` / `encode_blocks` (streamed).
+
 Chunked encoding: the encoder's code n depends on samples [n*hop - left, (n+1)*hop + right) (the
 `Encoder.context`). Each chunk of codes [a, b) is computed from samples [(a - ml)*hop, (b + mr)*hop)
 with ml = ceil(left / hop), mr = ceil(right / hop) (clipped to the file), so every kept code sees
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +98,44 @@ def encode_waveform(model, wav: np.ndarray, chunk_seconds: float = ENCODE_CHUNK_
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     step = max(1, int(chunk_seconds * model.sample_rate))
     return encode_blocks(model, (wav[i: i + step] for i in range(0, wav.size, step)), chunk_seconds)
+
+
+def encode_batch(model, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Codes of each waveform ([T_i] float32 at model.sample_rate), batched: the same codes as
+    `encode_waveform` of each alone (the caller bounds the batch's total length).
+
+    The batch is zero-padded to its longest waveform; only the last frames of a shorter waveform can see
+    the padding (through the encoder's right context), so those are re-encoded from its own tail, long
+    enough to hold their left context."""
+    import torch
+
+    if not len(wavs):
+        return []
+    hop = int(model.hop)
+    left, right = model.encoder.context
+    device = next(model.parameters()).device
+    wavs = [np.asarray(w, dtype=np.float32).reshape(-1) for w in wavs]
+    n_frames = [-(-len(w) // hop) for w in wavs]
+    longest = max(len(w) for w in wavs)
+    batch = np.zeros((len(wavs), 1, longest), dtype=np.float32)
+    for i, w in enumerate(wavs):
+        batch[i, 0, : len(w)] = w
+    model.eval()
+    with torch.inference_mode():
+        codes = model.encode(torch.from_numpy(batch).to(device)).cpu().numpy().astype(np.int64)
+        out = []
+        tail_frames = -(-right // hop) + 1  # frames whose right context may reach past the waveform
+        lead_frames = -(-left // hop) + 1  # frames of left context the tail needs in front
+        for i, w in enumerate(wavs):
+            c = codes[i, : n_frames[i]].copy()
+            if len(w) < longest and n_frames[i] > 0:
+                start = max(0, n_frames[i] - tail_frames - lead_frames) * hop
+                tail = torch.from_numpy(np.ascontiguousarray(w[start:])).to(device).view(1, 1, -1)
+                t = model.encode(tail)[0].cpu().numpy()
+                k = min(tail_frames, n_frames[i])
+                c[-k:] = t[-k:]
+            out.append(c)
+    return out
 
 
 def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CHUNK_SECONDS,

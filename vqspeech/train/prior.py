@@ -30,8 +30,10 @@ IGNORE = -100
 
 
 def extract_codes(model, data_dir: Path, out: Path, tag: str, cfg: TrainConfig, exp: Path, info,
-                  device: torch.device, fingerprint: str, progress: bool):
-    """Encode every utterance of `data_dir` with `model` once; returns an AudioCache-like view of codes."""
+                  fingerprint: str, progress: bool):
+    """Encode every utterance of `data_dir` with `model` once (`codec.api.encode_waveform`, the codes
+    `vqspeech encode` writes); returns an AudioCache-like view of codes."""
+    from vqspeech.codec.api import encode_waveform
     from vqspeech.data.dataset import AudioCache, data_dir_hash
     from vqspeech.progress import progress_bar
     from vqspeech.train.setup import open_caches
@@ -44,11 +46,10 @@ def extract_codes(model, data_dir: Path, out: Path, tag: str, cfg: TrainConfig, 
         out.mkdir(parents=True, exist_ok=True)
         entries, offset = [], 0
         model.eval()
-        with atomic_path(codes_path) as tmp, open(tmp, "wb") as fh, torch.no_grad():
+        with atomic_path(codes_path) as tmp, open(tmp, "wb") as fh:
             for i in progress_bar(range(len(audio)), desc=f"encoding {tag}", unit="utt", disable=not progress,
                           leave=False):
-                wav = torch.from_numpy(audio.utterance(i)).to(device)[None, None]
-                c = model.encode(wav)[0].cpu().numpy().astype("<i2")
+                c = encode_waveform(model, audio.utterance(i)).astype("<i2")
                 fh.write(c.tobytes())
                 entries.append({"utt": audio.utts[i], "offset": offset, "length": int(c.size),
                                 "speaker": audio.speakers[i]})
@@ -139,10 +140,10 @@ def _train_prior(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Pat
         cfg.model = to_dict(pcfg)
         prepare_exp(exp, cfg, info, resume)
         codes_dir = exp / "codes"
-        train_codes = extract_codes(vq, Path(data_dir), codes_dir, "train", cfg, exp, info, device,
+        train_codes = extract_codes(vq, Path(data_dir), codes_dir, "train", cfg, exp, info,
                                     pcfg.vqvae_fingerprint, progress)
         dev_codes = None if dev_dir is None else extract_codes(
-            vq, Path(dev_dir), codes_dir, "dev", cfg, exp, info, device, pcfg.vqvae_fingerprint, progress)
+            vq, Path(dev_dir), codes_dir, "dev", cfg, exp, info, pcfg.vqvae_fingerprint, progress)
         del vq
         spk_index = {s: i for i, s in enumerate(pcfg.speakers)} if pcfg.speakers else None
         torch.manual_seed(t.seed)
