@@ -21,6 +21,7 @@ from vqspeech.analysis.metrics import align_delay, mcd, missing_metric_notes, qu
 from vqspeech.codec.api import encode_waveform
 from vqspeech.errors import VQSpeechError
 from vqspeech.pitch.metrics import compare_pitch, eval_f0, median_f0, semitones
+from vqspeech.speakers import resolve_speaker
 
 log = logging.getLogger(__name__)
 
@@ -323,22 +324,18 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
         result.update(data=str(dd.path), utterances=len(utts), codes=n, nll_bits_per_code=total / n,
                       unigram_entropy_bits=float(-(p * np.log2(p)).sum()), uniform_bits=math.log2(pr.num_codes),
                       nll_kbps=total / n * sr / vq.hop / 1000)
-    if speakers:
-        spks = list(speakers)
-        for s in spks:
-            vq.speaker_index(s)
-            if pr.speakers:
-                pr.speaker_index(s)
-    else:
-        spks = [s for s in (pr.speakers or vq.speakers) if s in vq.speakers] or [None]
+    # the one speaker policy (vqspeech.speakers.resolve_speaker), as in generate.sample.sample_speech: a
+    # requested name must be known to the decoder and, when it is speaker-conditioned, to the prior
+    spks = list(speakers) if speakers else [s for s in (pr.speakers or vq.speakers) if s in vq.speakers] or [None]
+    dec_of = {s: resolve_speaker(vq.speakers, s, what="decoder", notes=notes) for s in spks}
+    prior_of = {s: resolve_speaker(pr.speakers, s, what="prior", notes=notes) if pr.speakers else None for s in spks}
     n_codes = max(1, int(round(seconds * sr / vq.hop)))
     streams, req = [], []
     for j, s in enumerate(ec.progress_iter(spks, len(spks), progress, "sample codes")):
-        idx = pr.speaker_index(s) if pr.speakers else None
-        for c in sample_codes(pr, n_codes, idx, batch=per_speaker, temperature=temperature, seed=seed + j):
+        for c in sample_codes(pr, n_codes, prior_of[s], batch=per_speaker, temperature=temperature, seed=seed + j):
             streams.append(c)
             req.append(s)
-    dec_idx = [vq.speaker_index(s) if s is not None else 0 for s in req]
+    dec_idx = [dec_of[s] or 0 for s in req]
     wavs = ec.decode_many(vq, streams, dec_idx, [c.size * vq.hop for c in streams], temperature=temperature,
                           seed=seed, batch_size=8, progress=progress)
     rows = [{"speaker": s, "codes_used": int(np.unique(c).size), "voiced_fraction": float((eval_f0(w, sr) > 0).mean())}
