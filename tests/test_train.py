@@ -61,7 +61,7 @@ def test_tiny_model_overfits_one_batch(tmp_path):
     wav = (0.5 * torch.sin(2 * math.pi * 250 * t) * torch.sin(2 * math.pi * 3 * t)).view(1, 1, -1)
     batch = (wav.repeat(2, 1, 1), torch.zeros(2, dtype=torch.long))
     model = build_vqvae(mcfg)
-    task = Task("vqvae", model, {}, [batch] * cfg.train.steps, vqvae_loss, lambda m, d: None,
+    task = Task("vqvae", model, [batch] * cfg.train.steps, vqvae_loss, lambda m, d: None,
                 samples_per_batch=2)
     first = float(vqvae_loss(model, batch)[0].detach())
     threads = torch.get_num_threads()
