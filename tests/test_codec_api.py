@@ -125,3 +125,15 @@ def test_decode_to_file_and_speakers(tmp_path):
     with pytest.raises(VQSpeechError, match="codes"):
         decode_to_waveform(model, np.array([16]), "bob")
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_first_speaker_fallback_is_said_once(caplog):
+    """Entropy coding resolves the prior's speaker once per ~1 s frame: the fallback line is said once."""
+    import logging
+
+    from vqspeech.speakers import resolve_speaker
+
+    with caplog.at_level(logging.INFO, logger="vqspeech.speakers"):
+        for _ in range(5):
+            assert resolve_speaker(["zz_once_a", "zz_once_b"], what="prior") == 0
+    assert [r.getMessage() for r in caplog.records] == ["no speaker given: the prior uses 'zz_once_a'"]

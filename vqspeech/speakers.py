@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from vqspeech.errors import VQSpeechError
 
 log = logging.getLogger(__name__)
+_said: set[str] = set()  # fallback lines already logged: said once per process, not per frame or chunk
 
 
 def resolve_speaker(speakers: Sequence[str], name: str | int | None = None, *, source: str | None = None,
@@ -44,7 +45,9 @@ def resolve_speaker(speakers: Sequence[str], name: str | int | None = None, *, s
     else:
         msg = f"no speaker given: the {what} uses {speakers[0]!r}"
     if notes is None:
-        log.info(msg)
+        if msg not in _said:
+            _said.add(msg)
+            log.info(msg)
     elif msg not in notes:
         notes.append(msg)
     return 0
