@@ -7,6 +7,7 @@ for a VQ-VAE). Loading builds the model from `config`, then `load_state_dict(str
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -332,9 +333,25 @@ def check_config_bounds(config: Any, where: str = "config") -> None:
                 raise VQSpeechError(f"'{where}[{i}]' is {value}, out of range")
 
 
+@contextlib.contextmanager
+def _no_weight_init():
+    """torch.nn.init's in-place initialisers as no-ops: on the meta device they route through torch's
+    reference ops, whose first use imports torch._dynamo (about 1 s of every command's start-up)."""
+    names = [n for n in vars(nn.init) if n.endswith("_") and not n.startswith("_") and callable(getattr(nn.init, n))]
+    saved = {n: getattr(nn.init, n) for n in names}
+    try:
+        for n in names:
+            setattr(nn.init, n, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(nn.init, n, fn)
+
+
 def count_parameters(cfg: Any, build) -> int:
-    """Parameters + buffers of `build(cfg)`, counted on the meta device (nothing is allocated)."""
-    with torch.device("meta"):
+    """Parameters + buffers of `build(cfg)`, counted on the meta device (nothing is allocated, nothing
+    initialised)."""
+    with torch.device("meta"), _no_weight_init():
         model = build(cfg)
     return sum(t.numel() for t in model.parameters()) + sum(b.numel() for b in model.buffers())
 
