@@ -42,37 +42,26 @@ def _parses_or_user_error(fn, *args, **kwargs) -> None:
         assert msg and "\n" not in msg.strip(), msg
 
 
-@FUZZ
-@given(text_file)
-def test_fuzz_kaldi_key_value(content):
-    from vqspeech.data.kaldi import read_key_value
-
-    _parses_or_user_error(read_key_value, _write("wav.scp", content))
-
-
-@FUZZ
-@given(text_file)
-def test_fuzz_kaldi_segments_and_utt2dur(content):
-    from vqspeech.data.kaldi import read_segments, read_utt2dur
-
-    _parses_or_user_error(read_segments, _write("segments", content))
-    _parses_or_user_error(read_utt2dur, _write("utt2dur", content))
+TEXT_PARSERS = {  # file name -> (module, reader) of the line-based parsers
+    "wav.scp": ("vqspeech.data.kaldi", "read_key_value"), "segments": ("vqspeech.data.kaldi", "read_segments"),
+    "utt2dur": ("vqspeech.data.kaldi", "read_utt2dur"), "x.ctm": ("vqspeech.data.kaldi", "read_ctm"),
+    "x.PHN": ("vqspeech.data.alignments", "read_phn"),
+}
 
 
-@FUZZ
-@given(text_file)
-def test_fuzz_ctm(content):
-    from vqspeech.data.kaldi import read_ctm
+@pytest.mark.parametrize("name", sorted(TEXT_PARSERS))
+def test_fuzz_text_parser(name):
+    import importlib
 
-    _parses_or_user_error(read_ctm, _write("x.ctm", content))
+    module, reader = TEXT_PARSERS[name]
+    read = getattr(importlib.import_module(module), reader)
 
+    @FUZZ
+    @given(text_file)
+    def check(content):
+        _parses_or_user_error(read, _write(name, content))
 
-@FUZZ
-@given(text_file)
-def test_fuzz_timit_phn(content):
-    from vqspeech.data.alignments import read_phn
-
-    _parses_or_user_error(read_phn, _write("x.PHN", content))
+    check()
 
 
 TEXTGRID_HEAD = 'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 1\ntiers? <exists>\nsize = 1\n'

@@ -59,15 +59,23 @@ def wav_data_shortfall(header: bytes, file_size: int) -> int:
     return 0
 
 
-def check_audio_file(path: str | os.PathLike, max_duration: float | None = None) -> sf._SoundFileInfo:
-    """Check an audio file from its header before any decoding: readable, a rate of 1-384 kHz, at most
-    `max_duration` s (default: the limit of `set_max_duration`), a sane channel count; warns when a WAV's
-    data chunk is cut short (naming what is missing); float files are scanned for garbage samples."""
+def _audio_path(path: str | os.PathLike, readable: bool = False) -> Path:
+    """`path` as a Path, or one VQSpeechError line: missing, a directory, or (readable=True) unreadable."""
     path = Path(path)
     if not path.exists():
         raise VQSpeechError(f"{path}: no such file")
     if path.is_dir():
         raise VQSpeechError(f"{path}: is a directory, not an audio file")
+    if readable and not os.access(path, os.R_OK):
+        raise VQSpeechError(f"{path}: not readable (permission denied)")
+    return path
+
+
+def check_audio_file(path: str | os.PathLike, max_duration: float | None = None) -> sf._SoundFileInfo:
+    """Check an audio file from its header before any decoding: readable, a rate of 1-384 kHz, at most
+    `max_duration` s (default: the limit of `set_max_duration`), a sane channel count; warns when a WAV's
+    data chunk is cut short (naming what is missing); float files are scanned for garbage samples."""
+    path = _audio_path(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -212,13 +220,7 @@ def audio_duration(path: str | os.PathLike) -> float:
 
 def iter_audio_blocks(path: str | os.PathLike, sample_rate: int, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
     """Yield `[n] float32` mono blocks of `path` at `sample_rate` (lengths vary; some may be empty)."""
-    path = Path(path)
-    if not path.exists():
-        raise VQSpeechError(f"{path}: no such file")
-    if path.is_dir():
-        raise VQSpeechError(f"{path}: is a directory, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise VQSpeechError(f"{path}: not readable (permission denied)")
+    path = _audio_path(path, readable=True)
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
