@@ -64,6 +64,10 @@ def test_encode_decode_convert(runner, sf_dir, wav, tmp_path):
     vqs = wav.with_suffix(".vqs")
     _ok(runner, ["decode", vqs, "--model", sf_dir, "-o", tmp_path / "a.wav", "--seed", 1])
     _ok(runner, ["decode", vqs, "--model", sf_dir, "-o", tmp_path / "b.wav", "--seed", 1, "--f0-shift", "-3"])
+    _ok(runner, ["decode", vqs, "--model", sf_dir, "-o", tmp_path / "c.wav", "--seed", 1, "--precision", "float32"])
+    _ok(runner, ["decode", vqs, "--model", sf_dir, "-o", tmp_path / "d.wav", "--seed", 1, "--precision", "bfloat16"])
+    c, d = sf.read(tmp_path / "c.wav")[0], sf.read(tmp_path / "d.wav")[0]
+    assert np.abs(c - d).max() < 0.03 * np.abs(c).max()
     a, sr = sf.read(tmp_path / "a.wav")
     assert sr == 16000 and a.size == sf.info(wav).frames and np.abs(a).max() > 0
     assert not np.array_equal(a, sf.read(tmp_path / "b.wav")[0])
@@ -77,6 +81,9 @@ def test_bad_input(runner, sf_dir, wavenet_dir, wav, tmp_path):
     _ok(runner, ["encode", wav, "--model", sf_dir, "-o", tmp_path / "x.vqs"])
     _err(runner, ["decode", tmp_path / "x.vqs", "--model", sf_dir, "--f0-shift", "nan"], "--f0-shift")
     _err(runner, ["decode", tmp_path / "x.vqs", "--model", sf_dir, "--f0-shift", "30"], "--f0-shift")
+    _err(runner, ["decode", tmp_path / "x.vqs", "--model", sf_dir, "--precision", "fp8"], "precision 'fp8'")
+    _err(runner, ["convert", wav, "-s", "b", "-o", tmp_path / "z.wav", "--precision", "bfloat16", "--model",
+                  wavenet_dir], "only the source-filter decoder has a bfloat16 path")
     # a .vqs of the source-filter model decoded by a WaveNet model
     _err(runner, ["decode", tmp_path / "x.vqs", "--model", wavenet_dir, "-o", tmp_path / "y.wav"],
          "not by this model")

@@ -110,16 +110,56 @@ def test_training_forward_backward(sf_model):
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-def test_chunked_decoding_equals_whole(sf_model, backend):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_chunked_decoding_equals_whole(sf_model, backend, precision):
     from vqspeech.generate.source_filter import SourceFilterStream
 
     codes = np.random.default_rng(0).integers(0, 32, 700)
-    whole = np.concatenate(list(SourceFilterStream(sf_model, codes, 1, seed=5, chunk_seconds=100, backend="torch")))
+    whole = np.concatenate(list(SourceFilterStream(sf_model, codes, 1, seed=5, chunk_seconds=100, backend="torch",
+                                                   precision=precision)))
     chunked = np.concatenate(list(SourceFilterStream(sf_model, codes, 1, seed=5, chunk_seconds=0.25,
-                                                     backend=backend)))
+                                                     backend=backend, precision=precision)))
     assert whole.shape == (700 * HOP,)
     assert np.abs(whole).max() > 1e-3
-    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    np.testing.assert_allclose(chunked, whole, atol=2e-5 if precision == "float32" else 1e-4)
+
+
+def test_bfloat16_decoding_is_close_to_float32_and_follows_the_weights(sf_model):
+    from vqspeech.generate.source_filter import SourceFilterStream
+
+    codes = np.random.default_rng(3).integers(0, 32, 500)
+
+    def decode(precision):
+        s = SourceFilterStream(sf_model, codes, 0, seed=2, precision=precision)
+        return np.concatenate(list(s)), np.concatenate(s.f0_frames)
+
+    (a, fa), (b, fb) = decode("float32"), decode("bfloat16")
+    assert not np.array_equal(a, b)  # the bfloat16 path really ran
+    assert np.abs(a - b).max() < 0.03 * np.abs(a).max()
+    assert np.array_equal(fa > 0, fb > 0)
+    both = (fa > 0) & (fb > 0)
+    assert np.abs(12 * np.log2(fa[both] / fb[both])).max() < 0.1  # semitones
+    with torch.no_grad():  # new weights: the bfloat16 copy is made again
+        sf_model.decoder.blocks[0].conv.weight.mul_(4.0)
+        sf_model.decoder.harm_out.bias.add_(torch.linspace(-2, 2, sf_model.decoder.harm_out.bias.numel()))
+    (a2, _), (b2, _) = decode("float32"), decode("bfloat16")
+    assert np.abs(a2 - a).max() > 0.1 * np.abs(a).max()
+    assert np.abs(a2 - b2).max() < 0.03 * np.abs(a2).max()
+
+
+def test_precision_rules(sf_model):
+    from vqspeech.models import build_vqvae
+    from vqspeech.models.precision import check_precision, resolve_precision
+
+    assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
+    assert resolve_precision("auto") in ("float32", "bfloat16")
+    with pytest.raises(VQSpeechError, match="precision 'fast'"):
+        resolve_precision("fast")
+    wavenet = build_vqvae(from_dict(VQVAEConfig, {"decoder": {"stacks": 1, "layers_per_stack": 2}})).eval()
+    assert check_precision(wavenet, "auto") == "float32"
+    with pytest.raises(VQSpeechError, match="only the source-filter decoder has a bfloat16 path"):
+        check_precision(wavenet, "bfloat16")
+    assert check_precision(sf_model, "bfloat16") == "bfloat16"
 
 
 def test_decode_entry_points_agree_and_shift_pitch(sf_model):

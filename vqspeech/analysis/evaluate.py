@@ -19,6 +19,7 @@ import numpy as np
 from vqspeech.analysis import eval_common as ec
 from vqspeech.analysis.metrics import align_delay, mcd, missing_metric_notes, quality_metrics
 from vqspeech.codec.api import encode_waveform
+from vqspeech.models.precision import check_precision
 from vqspeech.errors import VQSpeechError
 from vqspeech.pitch.metrics import compare_pitch, eval_f0, median_f0, semitones
 from vqspeech.speakers import resolve_speaker
@@ -151,6 +152,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
         "evaluation": "reconstruct", "model": name, "model_fingerprint": fp, "data": str(dd.path),
         "utterances": len(utts), "seconds": seconds, "temperature": temperature, "seed": seed,
         "bitrate": bitrate, "notes": notes, "decoder_type": getattr(vq, "decoder_type", "wavenet"),
+        "precision": check_precision(vq, "auto"),
         "input_voiced_fraction": ec.mean_of(systems[name], "ref_voiced_fraction"),
         **{k: rows[0][k] for k in PITCH}, **({k: rows[0][k] for k in SPEAKER} if emb_name else {}),
         "embedder": emb_name, **ref_info,
@@ -274,6 +276,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
                  "f0_within_2st": f0_ok}
     result = {
         "evaluation": "convert", "model": name, "model_fingerprint": fp, "data": str(dd.path), "embedder": emb_name,
+        "precision": check_precision(vq, "auto"),
         "targets": tgts, "pairs": len(rows), "id_accuracy": acc, **ref_info, "temperature": temperature, "seed": seed,
         "speaker_median_f0": spk_f0, "voiced_fraction": table_row["voiced_fraction"],
         "f0_abs_st_to_target": table_row["f0_abs_st_to_target"], "f0_within_2st": f0_ok,

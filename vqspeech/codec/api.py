@@ -173,12 +173,13 @@ def encode_file(model, path: str | os.PathLike, chunk_seconds: float = ENCODE_CH
 
 def decode_to_waveform(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
                        seed: int | None = None, num_samples: int | None = None,
-                       progress: bool = False, f0_shift: float = 0.0) -> np.ndarray:
+                       progress: bool = False, f0_shift: float = 0.0, precision: str = "auto") -> np.ndarray:
     """codes: [N] int -> waveform [num_samples or N * hop] float32 in [-1, 1] (`generate.iter_decode`)."""
     from vqspeech.generate import iter_decode
 
     blocks = list(iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
-                              num_samples=num_samples, progress=progress, f0_shift=f0_shift))
+                              num_samples=num_samples, progress=progress, f0_shift=f0_shift,
+                              precision=precision))
     return np.concatenate(blocks)
 
 
@@ -186,7 +187,7 @@ def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: s
                    temperature: float = 1.0, seed: int | None = None, num_samples: int | None = None,
                    progress: bool = False, on_block: Callable[[int], None] | None = None,
                    f0_shift: float = 0.0, skip: int = 0, silence: Iterable[tuple[int, int]] = (),
-                   source: str | None = None) -> Path:
+                   source: str | None = None, precision: str = "auto") -> Path:
     """Decode straight into an audio file, chunk by chunk (atomic: the file appears only when complete).
 
     skip: samples decoded but not written at the start (then num_samples counts the written ones);
@@ -200,7 +201,7 @@ def decode_to_file(model, codes: np.ndarray, path: str | os.PathLike, speaker: s
     with audio_writer(path, int(model.sample_rate)) as write:
         for block in iter_decode(model, codes, speaker, temperature=temperature, seed=seed,
                                  num_samples=None if num_samples is None else int(skip) + num_samples,
-                                 progress=progress, f0_shift=f0_shift, source=source):
+                                 progress=progress, f0_shift=f0_shift, source=source, precision=precision):
             a, pos = pos, pos + block.size
             if pos <= 0:
                 continue

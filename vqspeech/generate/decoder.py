@@ -143,14 +143,19 @@ class WaveNetDecoder:
 
 def make_decoder(model, codes: Sequence[np.ndarray], speakers: Sequence[int | None], *,
                  num_samples: Sequence[int] | None = None, temperature: float = 1.0, seed: int | None = None,
-                 backend: str = "auto", chunk: int | None = None, f0_shift: float = 0.0):
+                 backend: str = "auto", chunk: int | None = None, f0_shift: float = 0.0,
+                 precision: str = "auto"):
     """The decoder object for the model's decoder type (see the module docstring).
 
     speakers: decoder indices (`resolve_speaker`); temperature: WaveNet sampling (0 = argmax); f0_shift:
-    semitones (decoders driven by F0); chunk: samples per step (default: the decoder's own)."""
+    semitones (decoders driven by F0); chunk: samples per step (default: the decoder's own); precision:
+    of the source-filter decoder's convolutions (`vqspeech.models.precision`: auto = bfloat16 on a CPU
+    that computes it natively, else float32; a WaveNet decodes in float32)."""
     from vqspeech.generate.streams import check_temperature
+    from vqspeech.models.precision import check_precision
 
     check_temperature(temperature)
+    precision = check_precision(model, precision)
     if len(codes) != len(speakers):
         raise VQSpeechError(f"decode: {len(codes)} code streams but {len(speakers)} speakers")
     for i, s in enumerate(speakers):
@@ -164,7 +169,7 @@ def make_decoder(model, codes: Sequence[np.ndarray], speakers: Sequence[int | No
         arrays, lengths = check_codes(model, codes, num_samples)
         secs = DEFAULT_CHUNK_SECONDS if chunk is None else chunk / model.sample_rate
         return SourceFilterStream(model, arrays[0], int(speakers[0] or 0), seed=seed, num_samples=lengths[0],
-                                  f0_shift=f0_shift, chunk_seconds=secs, backend=backend)
+                                  f0_shift=f0_shift, chunk_seconds=secs, backend=backend, precision=precision)
     if f0_shift and not getattr(model, "source_harmonics", 0):
         raise VQSpeechError("--f0-shift needs a decoder driven by F0 (decoder type source_filter, or a WaveNet "
                             "with source_harmonics > 0); "
@@ -195,7 +200,8 @@ def run_decoder(decoder, *, progress: bool = False, desc: str = "decode") -> Ite
 
 def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, temperature: float = 1.0,
                  seed: int | None = None, backend: str = "auto", num_samples: list[int] | None = None,
-                 progress: bool = False, chunk: int = CHUNK, f0_shift: float = 0.0) -> list[np.ndarray]:
+                 progress: bool = False, chunk: int = CHUNK, f0_shift: float = 0.0,
+                 precision: str = "auto") -> list[np.ndarray]:
     """Waveforms from codes: one [T_i] float32 array in [-1, 1] per stream, in the order given.
 
     codes: one [N_i] int array per stream; speakers: one decoder speaker index per stream; temperature 0
@@ -211,11 +217,12 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
         for i, (c, s) in enumerate(zip(codes, speakers, strict=True)):
             n = None if num_samples is None else [num_samples[i]]
             sd = None if seed is None else int(seed) * 1000003 + i
-            dec = make_decoder(model, [c], [s], num_samples=n, seed=sd, backend=backend, f0_shift=f0_shift)
+            dec = make_decoder(model, [c], [s], num_samples=n, seed=sd, backend=backend, f0_shift=f0_shift,
+                               precision=precision)
             out.append(np.concatenate([b[0] for b in run_decoder(dec, progress=progress)]))
         return out
     dec = make_decoder(model, codes, speakers, num_samples=num_samples, temperature=temperature, seed=seed,
-                       backend=backend, chunk=chunk, f0_shift=f0_shift)
+                       backend=backend, chunk=chunk, f0_shift=f0_shift, precision=precision)
     wav = np.concatenate(list(run_decoder(dec, progress=progress)), axis=1)
     return [np.ascontiguousarray(wav[i, :n]) for i, n in enumerate(dec.lengths)]
 
@@ -223,7 +230,7 @@ def decode_codes(model, codes: list[np.ndarray], speakers: list[int], *, tempera
 def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, temperature: float = 1.0,
                 seed: int | None = None, num_samples: int | None = None, progress: bool = False,
                 f0_shift: float = 0.0, backend: str = "auto", source: str | None = None,
-                chunk_seconds: float | None = None) -> Iterator[np.ndarray]:
+                chunk_seconds: float | None = None, precision: str = "auto") -> Iterator[np.ndarray]:
     """Yield the waveform of one stream `codes: [N] int` in float32 blocks (bounded memory), the same as
     `decode_codes(model, [codes], [index], ...)` for a WaveNet with the same seed and backend (a
     source-filter model: noise seed `seed`). speaker: a name or index (`resolve_speaker`, with `source`
@@ -232,7 +239,8 @@ def iter_decode(model, codes: np.ndarray, speaker: str | int | None = None, *, t
     hop = int(model.hop)
     chunk = None if chunk_seconds is None else max(1, round(chunk_seconds * model.sample_rate / hop)) * hop
     dec = make_decoder(model, [codes], [spk], num_samples=None if num_samples is None else [num_samples],
-                       temperature=temperature, seed=seed, backend=backend, f0_shift=f0_shift, chunk=chunk)
+                       temperature=temperature, seed=seed, backend=backend, f0_shift=f0_shift, chunk=chunk,
+                       precision=precision)
     total = dec.lengths[0]
     done = 0
     for block in run_decoder(dec, progress=progress):

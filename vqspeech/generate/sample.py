@@ -25,7 +25,7 @@ class SampledSpeech:
 
 def sample_speech(vqvae, prior, seconds: float, speaker: str | None = None, *, temperature: float = 1.0,
                   seed: int | None = None, path: str | os.PathLike | None = None,
-                  progress: bool = False) -> SampledSpeech:
+                  progress: bool = False, precision: str = "auto") -> SampledSpeech:
     """`seconds` of speech: codes sampled from `prior` (checked with `check_prior` by the caller), decoded
     by `vqvae` with the same temperature and seed. speaker: `resolve_speaker` (none: the first, said);
     the prior takes the same speaker when it is speaker-conditioned. Written atomically to `path` when
@@ -39,7 +39,7 @@ def sample_speech(vqvae, prior, seconds: float, speaker: str | None = None, *, t
     n_samples = max(1, int(round(seconds * vqvae.sample_rate)))
     n_codes = -(-n_samples // int(vqvae.hop))
     codes = sample_codes(prior, n_codes, spk_prior, temperature=temperature, seed=seed, progress=progress)[0]
-    kw = dict(temperature=temperature, seed=seed, num_samples=n_samples, progress=progress)
+    kw = dict(temperature=temperature, seed=seed, num_samples=n_samples, progress=progress, precision=precision)
     if path is not None:
         out = decode_to_file(vqvae, codes, path, spk_dec, **kw)
         return SampledSpeech(codes, n_samples, name, None, out)

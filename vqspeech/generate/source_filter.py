@@ -26,12 +26,29 @@ def check_f0_shift(f0_shift: float) -> float:
     return float(f0_shift)
 
 
+def inference_modules(model, precision: str):
+    """(F0 head, decoder) of `model` for decoding in `precision` ("float32": the model's own; "bfloat16":
+    copies made once per model and kept with it)."""
+    from vqspeech.models.precision import inference_copy
+
+    if precision == "float32":
+        return model.f0_head, model.decoder
+    params = [*model.f0_head.parameters(), *model.decoder.parameters()]
+    key = (precision, tuple((p.data_ptr(), p._version) for p in params))  # stale once the weights change
+    cached = model.__dict__.get("_inference_modules")
+    if cached is None or cached[0] != key:
+        cached = (key, (inference_copy(model.f0_head, precision), inference_copy(model.decoder, precision)))
+        model.__dict__["_inference_modules"] = cached
+    return cached[1]
+
+
 class SourceFilterStream:
     """Blocks of the waveform of one code stream: `for block in stream: ...` ([n] float32 each)."""
 
     def __init__(self, model, codes: np.ndarray, speaker: int, *, seed: int | None = None,
                  num_samples: int | None = None, f0_shift: float = 0.0,
-                 chunk_seconds: float = DEFAULT_CHUNK_SECONDS, backend: str = "auto") -> None:
+                 chunk_seconds: float = DEFAULT_CHUNK_SECONDS, backend: str = "auto",
+                 precision: str = "auto") -> None:
         if model.f0_head is None:
             raise VQSpeechError("this source-filter model has no F0 head, so it cannot decode")
         self.model = model
@@ -46,7 +63,12 @@ class SourceFilterStream:
         self.md = int(model.decoder.context)
         from vqspeech.generate.streams import pick_backend
 
-        self.backend = pick_backend(next(model.parameters()).device, backend)
+        from vqspeech.models.precision import resolve_precision
+
+        device = next(model.parameters()).device
+        self.backend = pick_backend(device, backend)
+        self.precision = resolve_precision(precision, device)
+        self.f0_head, self.net = inference_modules(model, self.precision)
         self.f0_frames: list[np.ndarray] = []  # the F0 (Hz, 0 = unvoiced) of each decoded chunk
         self.phase = None  # harmonic phases carried from chunk to chunk
         self.t = 0  # samples produced
@@ -90,12 +112,12 @@ class SourceFilterStream:
         wa, wb = max(0, a - big), min(self.codes.size, b + big)
         with torch.no_grad():
             q = model.conditioning_frames(codes_t[:, wa:wb])  # [1, D, W]
-            pred = model.f0_head(q, spk)
+            pred = self.f0_head(q, spk)
             da, db = max(0, a - self.md), min(self.codes.size, b + self.md)
             lf = pred.log_f0[:, da - wa: db - wa] + self.f0_shift * math.log(2.0) / 12.0
             voiced = (torch.sigmoid(pred.voiced_logit[:, da - wa: db - wa]) >= VOICING_THRESHOLD).float()
             f0 = torch.exp(lf).clamp(20.0, 2000.0)
-            amps, noise_mag = model.decoder.frame_params(q[:, :, da - wa: db - wa], spk, f0, voiced)
+            amps, noise_mag = self.net.frame_params(q[:, :, da - wa: db - wa], spk, f0, voiced)
             noise = torch.from_numpy(block_noise(self.seed, da * hop, (db - da) * hop)).to(dev)
             wav, self.phase = model.decoder.synthesize(amps, noise_mag, f0, noise, phase0=self.phase,
                                                        frames=slice(a - da, b - da), backend=self.backend)
