@@ -19,8 +19,8 @@ import numpy as np
 from vqspeech.analysis import eval_common as ec
 from vqspeech.analysis.metrics import align_delay, mcd, missing_metric_notes, quality_metrics
 from vqspeech.codec.api import encode_waveform
-from vqspeech.models.precision import check_precision
 from vqspeech.errors import VQSpeechError
+from vqspeech.models.precision import check_precision
 from vqspeech.pitch.metrics import compare_pitch, eval_f0, median_f0, semitones
 from vqspeech.speakers import resolve_speaker
 

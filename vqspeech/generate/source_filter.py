@@ -62,7 +62,6 @@ class SourceFilterStream:
         self.mf = int(model.f0_head.context)
         self.md = int(model.decoder.context)
         from vqspeech.generate.streams import pick_backend
-
         from vqspeech.models.precision import resolve_precision
 
         device = next(model.parameters()).device
