@@ -96,6 +96,10 @@ def test_bad_input(runner, sf_dir, wavenet_dir, wav, tmp_path):
     (bad / "config.json").write_text(json.dumps(cfg))
     (bad / "model.safetensors").write_bytes((sf_dir / "model.safetensors").read_bytes())
     _err(runner, ["encode", wav, "--model", bad, "-o", tmp_path / "q.vqs"], "unknown decoder type 'diffusion'")
+    cfg = json.loads((sf_dir / "config.json").read_text())
+    cfg["same_codes_as"] = ["../../etc/passwd"]
+    (bad / "config.json").write_text(json.dumps(cfg))
+    _err(runner, ["info", bad], "'same_codes_as' must be a list of model fingerprints")
     assert not (tmp_path / "q.vqs").exists() and not (tmp_path / "y.wav").exists()
 
 
@@ -134,6 +138,28 @@ def test_analyze_pitch_and_train_f0(runner, sf_dir, wavenet_dir, tmp_path, tone)
     x = torch.from_numpy(tone(0.5))[None, None]
     assert torch.equal(base.encode(x), withhead.encode(x)) and withhead.f0_head is not None
     _ok(runner, ["analyze", "pitch", "--model", tmp_path / "f0" / "model", "--data", data, "--out", tmp_path / "p4"])
+    # ... so the base model's .vqs files decode with it, and the base model's prior fits it
+    from vqspeech.models.io import model_fingerprint
+    from vqspeech.models.loading import check_prior, prior_fits
+    from vqspeech.models.prior import build_prior
+
+    assert withhead.same_codes_as == (model_fingerprint(wavenet_dir),)
+    assert "same codes   as " + model_fingerprint(wavenet_dir) in _ok(runner, ["info", tmp_path / "f0" / "model"])
+    wav = tmp_path / "w.wav"
+    sf.write(wav, tone(0.3), 16000)
+    _ok(runner, ["encode", wav, "--model", wavenet_dir, "--no-entropy"])
+    _ok(runner, ["decode", wav.with_suffix(".vqs"), "--model", tmp_path / "f0" / "model", "-o", tmp_path / "d.wav"])
+    _err(runner, ["decode", wav.with_suffix(".vqs"), "--model", sf_dir, "-o", tmp_path / "e.wav"], "not by this model")
+    from vqspeech.config import from_dict
+    from vqspeech.models.config import PriorConfig
+
+    prior = build_prior(from_dict(PriorConfig, {"num_codes": 32, "vqvae_fingerprint": model_fingerprint(wavenet_dir),
+                                                "wavenet": {"stacks": 1, "layers_per_stack": 2, "input": "embedding",
+                                                            "residual_channels": 4, "gate_channels": 4,
+                                                            "skip_channels": 4}}))
+    assert prior_fits(prior, model_fingerprint(tmp_path / "f0" / "model"), withhead)
+    assert not prior_fits(prior, model_fingerprint(sf_dir), load_model(sf_dir))
+    check_prior(withhead, prior, model_fingerprint(tmp_path / "f0" / "model"))
 
 
 def test_eval_reconstruct_reports_pitch(runner, sf_dir, tmp_path, tone):

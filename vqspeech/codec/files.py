@@ -19,6 +19,7 @@ from vqspeech.codec.api import ENCODE_CHUNK_SECONDS, encode_file
 from vqspeech.codec.bitstream import Frames, VqsHeader, damage_message, read_vqs, write_vqs
 from vqspeech.codec.vqs2 import plain_payloads, to_bytes_v2
 from vqspeech.errors import VQSpeechError
+from vqspeech.models.loading import same_codes
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def encode_to_vqs(model, fingerprint: str, inp: str | os.PathLike, out: str | os
     object stored in the header (none by default)."""
     if prior is not None:
         want = getattr(prior.config, "vqvae_fingerprint", "")
-        if want and want != fingerprint:
+        if want and not same_codes(model, fingerprint, want):
             log.warning("the prior was trained on the codes of VQ-VAE %s, not this one (%s): coding will be "
                         "exact but larger", want, fingerprint)
     codes, n_samples = encode_file(model, inp, chunk_seconds=chunk_seconds, progress=progress)
@@ -105,7 +106,7 @@ def check_model(header: VqsHeader, model, fingerprint: str, name: str, ignore_mi
     if header.num_codes != k or header.hop != int(model.hop):
         raise VQSpeechError(f"{name}: made for K={header.num_codes}, hop={header.hop}; the model has K={k}, "
                             f"hop={model.hop}")
-    if header.model_fingerprint != fingerprint:
+    if not same_codes(model, fingerprint, header.model_fingerprint):
         if not ignore_mismatch:
             raise VQSpeechError(f"{name}: encoded by model {header.model_fingerprint}, not by this model "
                                 f"({fingerprint}); pass --ignore-model-mismatch to decode anyway")

@@ -90,7 +90,7 @@ def encode_cmd(
     pairs = encode_outputs(inputs, out, force)
     vq, fp = load_vqvae(model)
     pr, pr_fp = load_kind(prior, "prior") if entropy is not False else (None, "")
-    if entropy is None and prior is None and not prior_fits(pr, fp):
+    if entropy is None and prior is None and not prior_fits(pr, fp, vq):
         log.info("the bundled prior is not this model's: codes are bit-packed (pass --prior to entropy-code)")
         pr, pr_fp = None, ""
 

@@ -43,6 +43,8 @@ def _format(s: dict) -> str:
         lines.append(f"upsample     {s['upsample']}")
     if s["kind"] == "prior":
         lines.append(f"for VQ-VAE   {s.get('vqvae_fingerprint') or '(fingerprint not recorded)'}")
+    if s.get("same_codes_as"):
+        lines.append(f"same codes   as {', '.join(s['same_codes_as'])} (their .vqs files and priors fit)")
     lines.append("")
     lines.append(f"{'part':<12} {'parameters':>12}  details")
     for p in s["parts"]:

@@ -66,6 +66,8 @@ def model_metadata(model: VQVAE | CodePrior) -> dict[str, Any]:
         kind, extra = "prior", {"num_codes": model.num_codes}
     else:
         raise TypeError(f"save_model: expected a VQVAE or CodePrior, got {type(model).__name__}")
+    if getattr(model, "same_codes_as", ()):
+        extra["same_codes_as"] = list(model.same_codes_as)
     return {"format_version": FORMAT_VERSION, "kind": kind, "vqspeech_version": __version__,
             "sample_rate": model.sample_rate, "hop": model.hop, "speakers": list(model.speakers), **extra,
             "config": to_dict(model.config)}
@@ -145,6 +147,11 @@ def _check_summary_fields(meta: dict[str, Any], where: Path) -> None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
             raise VQSpeechError(f"{where}: '{key}' must be an integer in {lo}..{hi}, got {value!r}")
+    same = meta.get("same_codes_as", [])
+    if not isinstance(same, list) or len(same) > 64 or not all(
+            isinstance(f, str) and len(f) == 16 and all(c in "0123456789abcdef" for c in f) for f in same):
+        raise VQSpeechError(f"{where}: 'same_codes_as' must be a list of model fingerprints (16 hex digits), "
+                            f"got {str(same)[:60]}")
     if "sample_rate" in meta and meta["config"].get("sample_rate", meta["sample_rate"]) != meta["sample_rate"]:
         raise VQSpeechError(f"{where}: 'sample_rate' ({meta['sample_rate']}) differs from config.sample_rate "
                             f"({meta['config']['sample_rate']})")
@@ -190,7 +197,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
     weights = path / WEIGHTS_NAME
     if not weights.is_file():
         raise VQSpeechError(f"{path}: no {WEIGHTS_NAME} next to {CONFIG_NAME}")
-    model = build_from_metadata(meta, str(path / CONFIG_NAME))
+    with _no_weight_init():  # every tensor is overwritten by the strict load below
+        model = build_from_metadata(meta, str(path / CONFIG_NAME))
     state = load_weights(weights)
     problem = _state_mismatch(model, state)
     if problem:
@@ -199,6 +207,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> V
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise VQSpeechError(f"{weights}: weights do not match {CONFIG_NAME} ({str(err).splitlines()[0]})") from None
+    if meta.get("same_codes_as"):
+        model.same_codes_as = tuple(meta["same_codes_as"])
     return model.to(device).eval()
 
 

@@ -82,7 +82,7 @@ def check_prior(vqvae: Any, prior: Any, fingerprint: str | None = None, *, ignor
     if int(prior.hop) != int(vqvae.hop):
         raise VQSpeechError(f"prior has hop {prior.hop}, the VQ-VAE {vqvae.hop}")
     want = getattr(prior.config, "vqvae_fingerprint", "") or ""
-    if fingerprint and want and want != fingerprint:
+    if fingerprint and want and not same_codes(vqvae, fingerprint, want):
         if not ignore_mismatch:
             raise VQSpeechError(f"prior was trained on VQ-VAE {want}, not this model ({fingerprint}); "
                                 "pass --ignore-model-mismatch to use it anyway")
@@ -91,9 +91,16 @@ def check_prior(vqvae: Any, prior: Any, fingerprint: str | None = None, *, ignor
             notes.append(msg)
 
 
-def prior_fits(prior: Any, fingerprint: str | None) -> bool:
-    """The prior was trained on the codes of the VQ-VAE with this fingerprint."""
-    return bool(fingerprint) and (getattr(prior.config, "vqvae_fingerprint", "") or "") == fingerprint
+def same_codes(vqvae: Any, fingerprint: str | None, other: str) -> bool:
+    """Codes of the model with fingerprint `other` are `vqvae`'s own (fingerprint `fingerprint`): the
+    same model, or one it shares its encoder and codebook with (`VQVAE.same_codes_as`)."""
+    return bool(other) and (other == fingerprint or other in getattr(vqvae, "same_codes_as", ()))
+
+
+def prior_fits(prior: Any, fingerprint: str | None, vqvae: Any = None) -> bool:
+    """The prior was trained on the codes of the VQ-VAE with this fingerprint (or of a model whose codes
+    `vqvae` shares)."""
+    return bool(fingerprint) and same_codes(vqvae, fingerprint, getattr(prior.config, "vqvae_fingerprint", "") or "")
 
 
 def check_device(device: str) -> None:

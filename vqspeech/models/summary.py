@@ -99,6 +99,7 @@ def model_summary(path: str | os.PathLike) -> dict[str, Any]:
             num_codes=K, latent_dim=D, bits_per_code=bits_per_code(K),
             raw_bitrate_bps=out["code_rate_hz"] * bits_per_code(K), upsample=model.config.upsample,
             decoder_type=model.decoder_type, f0_head=model.f0_head is not None,
+            same_codes_as=list(model.same_codes_as),
             receptive_field={"encoder": _rf(e.receptive_field, model.sample_rate),
                              "decoder": _rf(_decoder_rf(model), model.sample_rate)},
         )

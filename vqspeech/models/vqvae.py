@@ -66,6 +66,9 @@ class VQVAE(nn.Module):
         self.decoder = decoder
         self.f0_head = f0_head
         self.decoder_type = config.decoder.type
+        # fingerprints of the models whose codes this one shares (its encoder and codebook are theirs, as
+        # after `vqspeech train f0`): their .vqs files and priors fit it (config.json "same_codes_as")
+        self.same_codes_as: tuple[str, ...] = ()
         self._aux: dict = {}  # not a submodule: losses built on first use (never saved)
         self.speakers: list[str] = list(config.speakers)
         self.hop = config.hop

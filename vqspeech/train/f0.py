@@ -74,7 +74,7 @@ def _train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path |
     head_cfg = model_config(cfg, "f0")
     with training_run(t) as (info, device):
         exp = Path(exp)
-        base, _ = load_vqvae(vqvae_dir)
+        base, base_fp = load_vqvae(vqvae_dir)
         if t.crop_samples % base.hop:
             raise VQSpeechError(f"config: 'train.crop_samples' ({t.crop_samples}) must be a multiple of the hop "
                                 f"({base.hop})")
@@ -85,6 +85,7 @@ def _train_f0(vqvae_dir: str | Path, data_dir: str | Path, dev_dir: str | Path |
         f0_train, f0_dev = open_f0_caches([train_cache, dev_cache], base.hop, head_cfg.tracker, info, progress)
         torch.manual_seed(t.seed)
         model = with_f0_head(base, head_cfg)
+        model.same_codes_as = tuple(dict.fromkeys([base_fp, *base.same_codes_as]))  # frozen: the codes stay
         for name, p in model.named_parameters():
             p.requires_grad_(name.startswith("f0_head."))
         prepare_exp(exp, cfg, info, resume)
