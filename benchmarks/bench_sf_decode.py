@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_sf_decode.py [--model vqspeech/pretrained/default] [--seconds 60]
 
 Prints, from one run: the library's decode speed (x real time) with the numba and torch oscillator
-banks, the time per second of audio of each part (F0 head, frame network, synthesis), and the wall time
+banks in float32 and bfloat16, the time per second of audio of each part (F0 head, frame network,
+synthesis) in each precision, and the wall time
 of `vqspeech encode` + `vqspeech decode` subprocesses on a 60 s wav made of test utterances (process
 start, model load and file I/O included). Needs a source-filter model.
 """
@@ -66,51 +67,68 @@ def main() -> None:
     sr, hop = m.sample_rate, m.hop
     wav = speech(args.seconds, sr, args.data)
     codes = encode_waveform(m, wav)
-    list(SourceFilterStream(m, codes[:500], 0))  # compile / load the numba kernel
-    print(f"model {model_dir}, {wav.size / sr:.0f} s of audio, {codes.size} codes, one thread\n")
-    print("| backend | x real time |\n|---|---|")
-    for be in ("numba", "torch"):
-        t = time.perf_counter()
-        out = np.concatenate(list(SourceFilterStream(m, codes, 0, backend=be)))
-        dt = time.perf_counter() - t
-        print(f"| {be} | {out.size / sr / dt:.1f}x |")
-    # parts, on the whole signal at once
-    with torch.inference_mode():
-        q = m.conditioning_frames(torch.from_numpy(codes)[None])
-        spk = torch.tensor([0]) if m.speakers else None
-        t0 = time.perf_counter()
-        pred = m.f0_head(q, spk)
-        t1 = time.perf_counter()
-        f0 = torch.exp(pred.log_f0)
-        voiced = (pred.voiced_logit > 0).float()
-        amps, mags = m.decoder.frame_params(q, spk, f0, voiced)
-        t2 = time.perf_counter()
-        from vqspeech.models.source import block_noise
+    from vqspeech.generate.source_filter import inference_modules
+    from vqspeech.models.precision import native_bfloat16
 
-        noise = torch.from_numpy(block_noise(0, 0, codes.size * hop))
-        m.decoder.synthesize(amps, mags, f0, noise, backend="numba")
-        t3 = time.perf_counter()
+    for p in ("float32", "bfloat16"):
+        list(SourceFilterStream(m, codes[:500], 0, precision=p))  # compile / load the numba kernel, bf16 copies
+    print(f"model {model_dir}, {wav.size / sr:.0f} s of audio, {codes.size} codes, one thread; "
+          f"native bfloat16: {native_bfloat16()} (auto = {'bfloat16' if native_bfloat16() else 'float32'})\n")
+    print("| backend | precision | x real time |\n|---|---|---|")
+    for be in ("numba", "torch"):
+        for p in ("float32", "bfloat16"):
+            t = time.perf_counter()
+            out = np.concatenate(list(SourceFilterStream(m, codes, 0, backend=be, precision=p)))
+            dt = time.perf_counter() - t
+            print(f"| {be} | {p} | {out.size / sr / dt:.1f}x |")
+    # parts, on the whole signal at once
     secs = codes.size * hop / sr
-    print(f"\nms per second of audio: F0 head {1000 * (t1 - t0) / secs:.1f}, frame network "
-          f"{1000 * (t2 - t1) / secs:.1f}, synthesis (numba harmonics + filtered noise) {1000 * (t3 - t2) / secs:.1f}")
+    print("\n| precision | F0 head | frame network | synthesis (numba harmonics + filtered noise) | ms per second of audio |"
+          "\n|---|---|---|---|---|")
+    for p in ("float32", "bfloat16"):
+        head, net = inference_modules(m, p)
+        with torch.inference_mode():
+            q = m.conditioning_frames(torch.from_numpy(codes)[None])
+            spk = torch.tensor([0]) if m.speakers else None
+            t0 = time.perf_counter()
+            pred = head(q, spk)
+            t1 = time.perf_counter()
+            f0 = torch.exp(pred.log_f0)
+            voiced = (pred.voiced_logit > 0).float()
+            amps, mags = net.frame_params(q, spk, f0, voiced)
+            t2 = time.perf_counter()
+            from vqspeech.models.source import block_noise
+
+            noise = torch.from_numpy(block_noise(0, 0, codes.size * hop))
+            m.decoder.synthesize(amps, mags, f0, noise, backend="numba")
+            t3 = time.perf_counter()
+        parts = [1000 * (t1 - t0) / secs, 1000 * (t2 - t1) / secs, 1000 * (t3 - t2) / secs]
+        print(f"| {p} | {parts[0]:.1f} | {parts[1]:.1f} | {parts[2]:.1f} | {sum(parts):.1f} |")
     with tempfile.TemporaryDirectory() as d:
         import soundfile as sf
 
         src = Path(d) / "long.wav"
         sf.write(src, wav, sr)
         exe = [sys.executable, "-m", "vqspeech"]
-        env = {**os.environ}
-        t = time.perf_counter()
-        subprocess.run([*exe, "encode", str(src), "--model", str(model_dir)], check=True, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t_enc = time.perf_counter() - t
-        t = time.perf_counter()
-        subprocess.run([*exe, "decode", str(src.with_suffix(".vqs")), "--model", str(model_dir), "-o",
-                        str(Path(d) / "out.wav")], check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        t_dec = time.perf_counter() - t
-    print(f"\n`vqspeech encode` of {secs:.0f} s: {t_enc:.1f} s wall ({secs / t_enc:.1f}x real time, process start "
-          f"included); `vqspeech decode`: {t_dec:.1f} s wall ({secs / t_dec:.1f}x real time)")
+
+        def wall(args: list[str], reps: int = 3) -> float:
+            """Median wall time of a subprocess over `reps` runs."""
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                times.append(time.perf_counter() - t)
+            return float(np.median(times))
+
+        t_torch = wall([sys.executable, "-c", "import torch"])
+        t_enc = wall([*exe, "encode", str(src), "--model", str(model_dir), "--force"])
+        dec = [*exe, "decode", str(src.with_suffix(".vqs")), "--model", str(model_dir), "-o", str(Path(d) / "o.wav"),
+               "--force"]
+        t_dec = {p: wall([*dec, "--precision", p]) for p in ("auto", "float32")}
+    print(f"\nwall time, median of 3 (process start included; `python -c 'import torch'` alone {t_torch:.2f} s):")
+    print(f"`vqspeech encode` of {secs:.0f} s: {t_enc:.2f} s ({secs / t_enc:.1f}x real time)")
+    for p, t in t_dec.items():
+        print(f"`vqspeech decode --precision {p}`: {t:.2f} s ({secs / t:.1f}x real time)")
 
 
 if __name__ == "__main__":
