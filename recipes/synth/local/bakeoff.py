@@ -52,7 +52,13 @@ def _train_hours(exp: Path, given: float | None) -> float | None:
         return None
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     train = [r for r in rows if r.get("split") == "train"]
-    return (train[-1]["time"] - train[0]["time"]) / 3600 if len(train) > 1 else None
+    if len(train) < 2:
+        return None
+    # a resumed run: the log's records before the restart point were dropped, and the pause between the
+    # interrupted run and its resumption counts as one ordinary logging interval
+    gaps = np.diff([r["time"] for r in train])
+    usual = float(np.median(gaps))
+    return float(np.where(gaps > 20 * usual, usual, gaps).sum()) / 3600
 
 
 def _speech(data: str, seconds: float, rate: int) -> tuple[np.ndarray, str, list[str]]:
