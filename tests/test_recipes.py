@@ -58,7 +58,7 @@ def test_synth_tiny_end_to_end(tmp_path):
     r = run(RECIPES / "synth" / "run.sh", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     x = exp / "tiny"
-    for stage in ("1.cache", "2.vqvae", "3.prior", "4.eval", "5.vqvae_k128", "5.phones", "6.samples"):
+    for stage in ("1.cache", "2.vqvae", "2.f0", "3.prior", "4.eval", "5.vqvae_k128", "5.phones", "6.samples"):
         assert (x / ".done" / stage).is_file(), stage
     assert (data / "synth_tiny" / ".done" / "0.data").is_file()
     for part in ("train", "dev", "test", "parallel"):
@@ -73,13 +73,16 @@ def test_synth_tiny_end_to_end(tmp_path):
     assert k128["hop"] == 128 and k128["num_codes"] == 128
     prior = read_model_config(x / "prior" / "model")
     assert prior["kind"] == "prior" and prior["config"]["speakers"] == vq["speakers"]
-    assert prior["config"]["vqvae_fingerprint"] == model_fingerprint(x / "vqvae" / "model")
+    # tiny.conf refits the F0 head on the frozen codes: the later stages use that model, same codes
+    refit = read_model_config(x / "vqvae_f0" / "model")
+    assert refit["same_codes_as"] == [model_fingerprint(x / "vqvae" / "model")]
+    assert prior["config"]["vqvae_fingerprint"] == model_fingerprint(x / "vqvae_f0" / "model")
 
     rec = json.loads((x / "eval" / "reconstruct" / "metrics.json").read_text())
     conv = json.loads((x / "eval" / "convert" / "metrics.json").read_text())
     assert rec and conv
     phones = json.loads((x / "phones" / "metrics.json").read_text())
-    assert sorted(phones["models"]) == ["vqvae", "vqvae_k128"]
+    assert sorted(phones["models"]) == ["vqvae_f0", "vqvae_k128"]
     samples = sorted((x / "samples").glob("*.wav"))
     assert [p.name for p in samples] == ["gb_f4.wav"]  # sample_num_speakers=1: the model's first speaker
     wav, sr = sf.read(samples[0])
@@ -89,7 +92,7 @@ def test_synth_tiny_end_to_end(tmp_path):
     before = _files(tmp_path)
     again = run(RECIPES / "synth" / "run.sh", *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("already done") == 7  # stages 0-6
+    assert again.stderr.count("already done") == 8  # stages 0-6 and the F0 head refit
     assert _files(tmp_path) == before  # nothing rewritten
 
     # a stage whose marker is removed runs again, alone
@@ -107,11 +110,11 @@ def test_synth_tiny_end_to_end(tmp_path):
                              "--corpus", str(data / "synth_tiny"), "--dest", str(dest), "--decode-rtf", "9.9x",
                              "--notes", str(notes)], capture_output=True, text=True, timeout=120)
     assert bundle.returncode == 0, bundle.stderr
-    for name, src in (("default", "vqvae"), ("default_prior", "prior")):
+    for name, src in (("default", "vqvae_f0"), ("default_prior", "prior")):
         assert model_fingerprint(dest / name) == model_fingerprint(x / src / "model")
     card = (dest / "MODEL_CARD.md").read_text()
     assert markdown_table(rec["table"]) in card and markdown_table(conv["table"]) in card
-    assert "9.9x" in card and "seed 0" in card
+    assert "9.9x" in card and "seed 0" in card and "F0 head refit on the frozen codes" in card
     assert "## Listening notes\n\nIt sounds like nothing: a tiny model.\n" in card
     assert "### Samples from the prior\n\nnot measured" in card  # tiny.conf skips `eval sample`
 

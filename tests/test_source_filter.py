@@ -222,3 +222,15 @@ def test_chunk_margins_cover_the_receptive_fields(sf_model):
     reach = (sf_model.f0_head.context + sf_model.decoder.context) * HOP
     np.testing.assert_allclose(out[: 600 * HOP - reach - HOP], base[: 600 * HOP - reach - HOP], atol=1e-6)
     assert np.abs(out[-HOP:] - base[-HOP:]).max() > 0
+
+
+def test_with_f0_head_continues_from_a_head_of_the_same_shape(sf_model):
+    from vqspeech.models.config import F0HeadConfig
+    from vqspeech.train.f0 import with_f0_head
+
+    same = with_f0_head(sf_model, sf_model.config.f0_head)
+    for k, v in sf_model.f0_head.state_dict().items():
+        assert torch.equal(same.f0_head.state_dict()[k], v)
+    other = with_f0_head(sf_model, from_dict(F0HeadConfig, {"channels": 12, "layers": 2, "dilation_cycle": 2}))
+    assert other.f0_head.inp.out_channels == 12
+    assert torch.equal(other.encoder.convs[0].weight, sf_model.encoder.convs[0].weight)

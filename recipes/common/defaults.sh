@@ -18,6 +18,7 @@ tag=                     # experiment name (default: the conf file's name)
 # Stage variables (stages.sh).
 vqvae_config=""          # stage 2: the VQ-VAE training YAML
 vqvae_opts=""            # extra `vqspeech train vqvae` options, e.g. "--set train.steps=100"
+f0_config=""; f0_opts=""  # stage 2: when set, `vqspeech train f0` refits the F0 head on the frozen codes
 prior_config=""          # stage 3: the prior training YAML
 prior_opts=""
 eval_utts=20; eval_opts=""                          # stage 4: reconstruction on the test dir

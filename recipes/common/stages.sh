@@ -5,6 +5,7 @@
 #   train_dir dev_dir test_dir convert_dir phones_dir   data dirs (set by run.sh from its corpus)
 #   expdir train_cmd nj vqspeech_python                 experiment dir, launcher (cmd.sh), path.sh
 #   vqvae_config vqvae_opts prior_config prior_opts     training YAML + extra `vqspeech train` options
+#   f0_config f0_opts                                   optional: an F0 head refit on the frozen codes
 #   eval_utts eval_opts convert_utts convert_pairs convert_opts
 #   alignments phones_opts phone_experiment phone_config
 #   sample_speakers sample_num_speakers sample_seconds sample_opts sample_eval sample_eval_opts
@@ -18,6 +19,12 @@ validate_dirs() {
     run_logged "$expdir/log/validate.log" vqspeech data validate "$d"
   done
   grep -v '^#' "$expdir/log/validate.log" >&2
+}
+
+# vqvae_model: the model the stages after 2 use: $expdir/vqvae/model, or with f0_config the same model
+# with its F0 head refit on the frozen codes ($expdir/vqvae_f0/model: same codes, so the same prior fits both).
+vqvae_model() {
+  if [ -n "${f0_config:-}" ]; then echo "$expdir/vqvae_f0/model"; else echo "$expdir/vqvae/model"; fi
 }
 
 # run_stages_1_to_6: the stages every recipe shares, then the closing log line.
@@ -61,12 +68,18 @@ stage_2_vqvae() {
     vqspeech info "$expdir/vqvae/model" > "$expdir/vqvae/info.txt"
     mark_done 2 vqvae "$expdir"
   fi
+  if [ -n "${f0_config:-}" ] && stage_todo 2 f0 "$expdir"; then
+    log "stage 2: refit the F0 head on the frozen codes ($f0_config) -> $expdir/vqvae_f0/model"
+    train_model f0 vqvae_f0 "$f0_config" "${f0_opts:-}" --vqvae "$expdir/vqvae/model" --data "$train_dir" --dev "$dev_dir"
+    grep -v "^#" "$expdir/log/train_vqvae_f0.log" | tail -n 1 >&2 || true
+    mark_done 2 f0 "$expdir"
+  fi
 }
 
 stage_3_prior() {
   if stage_todo 3 prior "$expdir"; then
     log "stage 3: extract codes with the frozen VQ-VAE, train the prior ($prior_config) -> $expdir/prior/model"
-    train_model prior prior "$prior_config" "$prior_opts" --vqvae "$expdir/vqvae/model" \
+    train_model prior prior "$prior_config" "$prior_opts" --vqvae "$(vqvae_model)" \
       --data "$train_dir" --dev "$dev_dir"
     mark_done 3 prior "$expdir"
   fi
@@ -76,16 +89,16 @@ stage_4_eval() {
   if stage_todo 4 eval "$expdir"; then
     log "stage 4: reconstruction ($test_dir), voice-conversion ($convert_dir) and pitch evaluation -> $expdir/eval"
     # shellcheck disable=SC2086
-    run_logged "$expdir/log/eval_reconstruct.log" vqspeech eval reconstruct --model "$expdir/vqvae/model" \
+    run_logged "$expdir/log/eval_reconstruct.log" vqspeech eval reconstruct --model "$(vqvae_model)" \
       --prior "$expdir/prior/model" --data "$test_dir" --max-utts "$eval_utts" \
       --out "$expdir/eval/reconstruct" --force $eval_opts
     # shellcheck disable=SC2086
-    run_logged "$expdir/log/eval_convert.log" vqspeech eval convert --model "$expdir/vqvae/model" \
+    run_logged "$expdir/log/eval_convert.log" vqspeech eval convert --model "$(vqvae_model)" \
       --data "$convert_dir" --max-utts "$convert_utts" --max-pairs "$convert_pairs" \
       --out "$expdir/eval/convert" --force $convert_opts
-    if vqspeech info "$expdir/vqvae/model" --json | grep -q '"f0_head": true'; then
+    if vqspeech info "$(vqvae_model)" --json | grep -q '"f0_head": true'; then
       # the F0 head's pitch from the codes against the tracker on the test audio
-      run_logged "$expdir/log/eval_pitch.log" vqspeech analyze pitch --model "$expdir/vqvae/model" \
+      run_logged "$expdir/log/eval_pitch.log" vqspeech analyze pitch --model "$(vqvae_model)" \
         --data "$test_dir" --out "$expdir/eval/pitch" --force
     fi
     grep -v '^#' "$expdir/log/eval_reconstruct.log" | tail -n 3 >&2 || true
@@ -95,7 +108,7 @@ stage_4_eval() {
 
 stage_5_phones() {
   if stage_todo 5 phones "$expdir"; then
-    local ali_opt=() models=(--model "$expdir/vqvae/model")
+    local ali_opt=() models=(--model "$(vqvae_model)")
     if [ -n "$alignments" ]; then
       ali_opt=(--alignments "$alignments")
     elif [ ! -f "$phones_dir/ctm" ]; then
@@ -124,7 +137,7 @@ stage_6_samples() {
     local spks=$sample_speakers
     if [ -z "$spks" ]; then
       local all
-      all=$(vqspeech speakers --model "$expdir/vqvae/model")  # (no `| head`: a closed pipe is an error)
+      all=$(vqspeech speakers --model "$(vqvae_model)")  # (no `| head`: a closed pipe is an error)
       read -r -a all <<< "$(echo $all)"
       spks="${all[*]:0:$sample_num_speakers}"
     fi
@@ -132,7 +145,7 @@ stage_6_samples() {
     mkdir -p "$expdir/samples"
     for spk in $spks; do
       # shellcheck disable=SC2086
-      run_logged "$expdir/log/samples.log" vqspeech sample --model "$expdir/vqvae/model" \
+      run_logged "$expdir/log/samples.log" vqspeech sample --model "$(vqvae_model)" \
         --prior "$expdir/prior/model" --speaker "$spk" --seconds "$sample_seconds" --seed 0 \
         --out "$expdir/samples/$spk.wav" --force $sample_opts
     done
@@ -140,7 +153,7 @@ stage_6_samples() {
       local spk_opts=()
       for spk in $spks; do spk_opts+=(--speaker "$spk"); done
       # shellcheck disable=SC2086
-      run_logged "$expdir/log/eval_sample.log" vqspeech eval sample --model "$expdir/vqvae/model" \
+      run_logged "$expdir/log/eval_sample.log" vqspeech eval sample --model "$(vqvae_model)" \
         --prior "$expdir/prior/model" --data "$test_dir" "${spk_opts[@]}" --seconds "$sample_seconds" \
         --max-utts "$eval_utts" --out "$expdir/eval/sample" --force $sample_eval_opts
     fi

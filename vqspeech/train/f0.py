@@ -35,15 +35,22 @@ def f0_head_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str,
 
 
 def with_f0_head(vqvae, head_cfg) -> Any:
-    """A copy of `vqvae` (same weights) with a freshly initialised F0 head of `head_cfg`."""
+    """A copy of `vqvae` (same weights) with an F0 head of `head_cfg`: the model's own head when it has one
+    of the same shape (the training continues from it: a refit on the frozen codes), else a fresh one."""
     from vqspeech.models.config import VQVAEConfig
     from vqspeech.models.vqvae import build_vqvae
 
     cfg = from_dict(VQVAEConfig, {**to_dict(vqvae.config), "f0_head": to_dict(head_cfg)})
     model = build_vqvae(cfg)
-    missing, unexpected = model.load_state_dict(vqvae.state_dict(), strict=False)
+    state = vqvae.state_dict()
+    own = vqvae.f0_head is not None and {k: tuple(v.shape) for k, v in vqvae.f0_head.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in model.f0_head.state_dict().items()}
+    if not own:
+        state = {k: v for k, v in state.items() if not k.startswith("f0_head.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("f0_head.") for k in missing):
         raise VQSpeechError("could not copy the VQ-VAE's weights into the model with an F0 head")
+    log.info("F0 head: %s", "continuing from the model's own head" if own else "a new head")
     return model
 
 

@@ -4,7 +4,8 @@
     python local/bundle_default.py --exp exp/full --corpus data/synth_full [--dest ../../vqspeech/pretrained]
         [--decode-rtf "4.0x real time"] [--notes local/default_model_notes.md] [--name default]
 
-Copies EXP/vqvae/model -> DEST/NAME and EXP/prior/model -> DEST/NAME_prior (atomically), and writes the
+Copies EXP/vqvae/model (EXP/vqvae_f0/model when the recipe refit the F0 head on the frozen codes) -> DEST/NAME
+and EXP/prior/model -> DEST/NAME_prior (atomically), and writes the
 model card (DEST/MODEL_CARD.md for the default, DEST/NAME/MODEL_CARD.md for another bundled model) from
 what the recipe measured: the training logs and configs, stage 4's `vqspeech eval reconstruct|convert`
 and `analyze pitch` reports, stage 5's phone analysis and stage 6's sample evaluation (each optional: a
@@ -71,6 +72,7 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
     vq = load_model(vq_dir)
     prior = load_model(prior_dir)
     vq_log = _last_log(exp / "vqvae" / "log" / "train.jsonl")
+    f0_log = _last_log(exp / "vqvae_f0" / "log" / "train.jsonl") if (exp / "vqvae_f0" / "log" / "train.jsonl").is_file() else None
     prior_log = _last_log(exp / "prior" / "log" / "train.jsonl")
     vq_cfg = (exp / "vqvae" / "train_config.yaml").read_text()
     prior_cfg = (exp / "prior" / "train_config.yaml").read_text()
@@ -115,6 +117,9 @@ def build_card(exp: Path, corpus: Path, vq_dir: Path, prior_dir: Path, decode_rt
         + (f" ({vq_log.get('train_recon_bits_per_sample', float('nan')):.2f} bits/sample of 8)" if wavenet else "")
         + ", codebook perplexity "
         f"{vq_log.get('train_perplexity', float('nan')):.0f}",
+        *([f"- F0 head refit on the frozen codes (`vqspeech train f0`, replacing the jointly trained head; the "
+           f"codes, so the prior and .vqs files, are the VQ-VAE's): {f0_log['steps']} steps in "
+           f"{f0_log.get('wall_hours', 0):.2f} h; dev {json.dumps(f0_log.get('dev', {}))}"] if f0_log else []),
         f"- prior: {prior_log['steps']} steps in {prior_log.get('wall_hours', 0):.2f} h; last train "
         f"{prior_log.get('train_bits_per_code', float('nan')):.2f} bits/code",
         f"- dev set (last validation): VQ-VAE {json.dumps(vq_log.get('dev', {}))}",
@@ -163,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a markdown file of listening notes (what the output sounds like), put first in the card")
     args = ap.parse_args(argv)
     vq_dir, prior_dir = args.exp / "vqvae" / "model", args.exp / "prior" / "model"
+    if (args.exp / "vqvae_f0" / "model" / "config.json").is_file():
+        vq_dir = args.exp / "vqvae_f0" / "model"  # the recipe's f0_config: the head refit on the frozen codes
     for d in (vq_dir, prior_dir):
         if not (d / "config.json").is_file():
             print(f"error: {d}: no trained model there (run the recipe's stages 2 and 3 first)", file=sys.stderr)
