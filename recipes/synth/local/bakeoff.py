@@ -4,7 +4,8 @@
     python local/bakeoff.py --system wavenet=exp/wavenet --system source_filter=exp/full \
         [--data data/synth_full/test] [--seconds 10] [--figure ../../docs/bakeoff_spectrograms.png] [--out bakeoff.md]
 
-Each --system LABEL=EXP names a synth-recipe experiment dir (EXP/vqvae/model, EXP/vqvae/log/train.jsonl,
+Each --system LABEL=EXP names a synth-recipe experiment dir (EXP/vqvae/model or, when the recipe refit the
+F0 head, EXP/vqvae_f0/model; their log/train.jsonl,
 EXP/eval/{reconstruct,convert,sample}/metrics.json, written by stages 2-6). LABEL=EXP@HOURS gives the
 training time for an experiment without its training log. Everything in the table comes from those
 reports, except two figures measured here, in this run, on ONE CPU thread: the decode speed (x real time,
@@ -44,10 +45,21 @@ def _metrics(path: Path) -> dict | None:
     return json.loads(f.read_text()) if f.is_file() else None
 
 
+def model_dir(exp: Path) -> Path:
+    """The experiment's final VQ-VAE: EXP/vqvae_f0/model when the recipe refit the F0 head, else EXP/vqvae/model."""
+    refit = exp / "vqvae_f0" / "model"
+    return refit if (refit / "config.json").is_file() else exp / "vqvae" / "model"
+
+
 def _train_hours(exp: Path, given: float | None) -> float | None:
+    """Training hours of the VQ-VAE plus, where the recipe refit it, the F0 head's refit."""
     if given is not None:
         return given
-    log = exp / "vqvae" / "log" / "train.jsonl"
+    hours = [_log_hours(exp / part / "log" / "train.jsonl") for part in ("vqvae", "vqvae_f0")]
+    return None if hours[0] is None else hours[0] + (hours[1] or 0.0)
+
+
+def _log_hours(log: Path) -> float | None:
     if not log.is_file():
         return None
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -146,7 +158,7 @@ def main() -> None:
         label, _, rest = spec.partition("=")
         path, _, hours = rest.partition("@")
         exp = Path(path)
-        model = load_model(exp / "vqvae" / "model")
+        model = load_model(model_dir(exp))
         rtf = decode_speed(model, wav, spk)
         print(f"bakeoff: {label}: decode {rtf:.1f}x real time (1 thread)", file=sys.stderr)
         rows.append(system_row(label, exp, float(hours) if hours else None, rtf, model.decoder_type))
