@@ -234,3 +234,33 @@ def test_with_f0_head_continues_from_a_head_of_the_same_shape(sf_model):
     other = with_f0_head(sf_model, from_dict(F0HeadConfig, {"channels": 12, "layers": 2, "dilation_cycle": 2}))
     assert other.f0_head.inp.out_channels == 12
     assert torch.equal(other.encoder.convs[0].weight, sf_model.encoder.convs[0].weight)
+
+
+def test_numba_oscillator_bank_equals_a_direct_float64_one():
+    """Harmonics above Nyquist and unvoiced frames skipped, runs of samples four at a time: the same signal
+    as sum_k a_k(t) sin(2 pi k phi(t)) computed directly (and as the float32 torch path, to its rounding)."""
+    from vqspeech.generate.harmonic_kernel import harmonics_numba
+
+    rng = np.random.default_rng(4)
+    n, k = 90, 48
+    f0 = rng.uniform(80, 900, n)  # up to 900 Hz: most of the 48 harmonics masked
+    amps = rng.uniform(0, 0.1, (k, n)) * nyquist_mask(torch.from_numpy(f0)[None], k, SR)[0].numpy()
+    amps[:, 20:35] = 0.0  # an unvoiced stretch
+    src = np.maximum((np.arange(n * HOP) + 0.5) / HOP - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(int), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    lam = src - i0
+    f = f0[i0] * (1 - lam) + f0[i1] * lam
+    acc = 0.3 + np.concatenate([[0.0], np.cumsum(f / SR)])
+    phi = acc[:-1] - np.floor(acc[:-1])
+    a = amps[:, i0] * (1 - lam) + amps[:, i1] * lam
+    ref = (a * np.sin(2 * np.pi * np.arange(1, k + 1)[:, None] * phi)).sum(0)
+    out, p1 = harmonics_numba(f0, amps, HOP, SR, slice(0, n), 0.3)
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+    assert p1 == pytest.approx(acc[-1] % 1.0, abs=1e-9)
+    part, _ = harmonics_numba(f0, amps, HOP, SR, slice(7, 61), float(phi[7 * HOP]))
+    np.testing.assert_allclose(part, ref[7 * HOP: 61 * HOP], atol=1e-6)
+    torch_ref = harmonics(harmonic_phase(upsample_frames(torch.from_numpy(f0)[None, None].float(), HOP)[:, 0], SR,
+                                         torch.tensor([0.3], dtype=torch.float64))[0],
+                          upsample_frames(torch.from_numpy(amps)[None].float(), HOP))[0].numpy()
+    np.testing.assert_allclose(out, torch_ref, atol=3e-4)
