@@ -265,7 +265,7 @@ def test_every_recipe_config_loads():
     yamls = sorted(RECIPES.glob("*/conf/*.yaml"))
     assert len(yamls) >= 14
     for path in yamls:
-        kind = "prior" if path.name.startswith("prior") else "vqvae"
+        kind = "prior" if path.name.startswith("prior") else "f0" if path.name.startswith("f0") else "vqvae"
         cfg = load_train_config(str(path), kind=kind)
         model_config(cfg, kind)
         if kind == "prior":
