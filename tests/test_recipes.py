@@ -276,3 +276,21 @@ def test_every_recipe_config_loads():
             if word.endswith('.yaml"') or word.endswith(".yaml"):
                 name = word.split("=", 1)[-1].strip('"')
                 assert (conf.parent.parent / name).is_file(), (conf, name)
+
+
+def test_recipe_confs_set_every_variable_of_the_default_conf():
+    """run.sh sources conf/full.conf before --conf/--quick: a conf that does not source it must set every
+    variable full.conf sets, or it silently inherits the full configuration's value (an F0 head refit of
+    6000 steps in the quick run, say)."""
+    import re
+
+    def assigned(path):
+        return set(re.findall(r"^([a-z_][a-z0-9_]*)=", path.read_text(), re.M))
+
+    for full in sorted(RECIPES.glob("*/conf/full.conf")):
+        need = assigned(full)
+        for conf in sorted(full.parent.glob("*.conf")):
+            if conf == full or ". conf/full.conf" in conf.read_text():
+                continue
+            missing = sorted(need - assigned(conf))
+            assert not missing, (conf, missing)
