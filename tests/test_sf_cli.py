@@ -170,3 +170,10 @@ def test_eval_reconstruct_reports_pitch(runner, sf_dir, tmp_path, tone):
     for k in ("voiced_fraction", "vde", "gpe", "ffe", "f0_corr"):
         assert k in m and k in m["table"]["columns"]
     assert list((tmp_path / "r" / "audio").glob("*.png"))
+    assert m["precision"] in ("float32", "bfloat16")
+    _ok(runner, ["eval", "reconstruct", "--model", sf_dir, "--data", data, "--out", tmp_path / "r32",
+                 "--no-baselines", "--max-utts", "2", "--precision", "float32", "--embedder", "none"])
+    assert json.loads((tmp_path / "r32" / "metrics.json").read_text())["precision"] == "float32"
+    _err(runner, ["eval", "convert", "--model", sf_dir, "--data", data, "--out", tmp_path / "c",
+                  "--precision", "half"], "precision 'half'")
+    assert not (tmp_path / "c").exists()

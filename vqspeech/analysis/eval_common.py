@@ -87,8 +87,10 @@ def speaker_index(model_speakers: Sequence[str], spk: str | None, notes: list[st
 
 
 def decode_many(model, codes: Sequence[np.ndarray], speakers: Sequence[int], lengths: Sequence[int], *,
-                temperature: float, seed: int, batch_size: int, progress: bool, desc: str = "decode") -> list[np.ndarray]:
-    """Decode streams in batches of `batch_size` (numba on the CPU); lengths trims each to its samples."""
+                temperature: float, seed: int, batch_size: int, progress: bool, desc: str = "decode",
+                precision: str = "auto") -> list[np.ndarray]:
+    """Decode streams in batches of `batch_size` (numba on the CPU); lengths trims each to its samples;
+    precision: of a source-filter decoder (`vqspeech.models.precision`)."""
     from vqspeech.generate import decode_codes
 
     out: list[np.ndarray] = []
@@ -97,7 +99,8 @@ def decode_many(model, codes: Sequence[np.ndarray], speakers: Sequence[int], len
         if progress:
             print(f"{desc}: streams {b0 + 1}-{min(b0 + batch_size, len(codes))} of {len(codes)}", file=sys.stderr)
         out += decode_codes(model, list(codes[sl]), [int(s) for s in speakers[sl]], temperature=temperature,
-                            seed=seed + b0, num_samples=[int(n) for n in lengths[sl]], progress=progress)
+                            seed=seed + b0, num_samples=[int(n) for n in lengths[sl]], progress=progress,
+                            precision=precision)
     return out
 
 

@@ -78,7 +78,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
                             baselines: bool | Sequence[str] = True, out: str | Path | None = None,
                             force: bool = False, examples: int = 3, temperature: float = 1.0, seed: int = 0,
                             batch_size: int = 8, device: str = "cpu", embedder: str | None = "auto",
-                            progress: bool = False) -> dict:
+                            progress: bool = False, precision: str = "auto") -> dict:
     """Encode + decode every utterance of `data`; MCD, MCD 0-4 kHz, LSD, PESQ, STOI and pitch errors against
     the original, side by side with Codec2/Opus (`baselines`: True = all installed, False = none, or names).
     With an `embedder` (None: skip), each output's speaker similarity to its own speaker's centroid and
@@ -92,6 +92,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
 
         check_out(out, force)
     vq, name, fp = ec.load_vqvae(model, device)
+    precision = check_precision(vq, precision)  # a bad value fails before any work
     dd = ec.read_data(data)
     utts = ec.select_utts(dd, max_utts)
     notes = missing_metric_notes()
@@ -112,7 +113,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
     codes = [encode_waveform(vq, w) for w in ec.progress_iter(wavs, len(wavs), progress, "encode")]
     spk_idx = [ec.speaker_index(vq.speakers, s, notes) for s in spk_names]
     recon = ec.decode_many(vq, codes, spk_idx, [w.size for w in wavs], temperature=temperature, seed=seed,
-                           batch_size=batch_size, progress=progress)
+                           batch_size=batch_size, progress=progress, precision=precision)
     seconds = sum(w.size for w in wavs) / sr
     bitrate = _bitrate(vq, pr, codes, spk_names, seconds, notes)
     systems: dict[str, list[dict]] = {name: []}
@@ -152,7 +153,7 @@ def evaluate_reconstruction(model: Any = None, data: Any = None, *, prior: Any =
         "evaluation": "reconstruct", "model": name, "model_fingerprint": fp, "data": str(dd.path),
         "utterances": len(utts), "seconds": seconds, "temperature": temperature, "seed": seed,
         "bitrate": bitrate, "notes": notes, "decoder_type": getattr(vq, "decoder_type", "wavenet"),
-        "precision": check_precision(vq, "auto"),
+        "precision": precision,
         "input_voiced_fraction": ec.mean_of(systems[name], "ref_voiced_fraction"),
         **{k: rows[0][k] for k in PITCH}, **({k: rows[0][k] for k in SPEAKER} if emb_name else {}),
         "embedder": emb_name, **ref_info,
@@ -194,7 +195,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
                         max_utts: int | None = None, max_pairs: int | None = None, embedder: str = "auto",
                         out: str | Path | None = None, force: bool = False, examples: int = 3,
                         temperature: float = 1.0, seed: int = 0, batch_size: int = 8, device: str = "cpu",
-                        progress: bool = False) -> dict:
+                        progress: bool = False, precision: str = "auto") -> dict:
     """Convert every utterance of a parallel data dir to the other speakers; MCD against the target's
     utterance of the same text, speaker similarity to the target and source centroids, identification."""
     from vqspeech.analysis.speaker_id import cosine, embed, identify, resolve_embedder
@@ -205,6 +206,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
 
         check_out(out, force)
     vq, name, fp = ec.load_vqvae(model, device)
+    precision = check_precision(vq, precision)  # a bad value fails before any work
     dd = ec.read_data(data)
     if not dd.text:
         raise VQSpeechError(f"{dd.path}: no 'text' file: a parallel data dir is needed to match sentences")
@@ -233,7 +235,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
     codes = {u: encode_waveform(vq, wav[u]) for u in ec.progress_iter(srcs, len(srcs), progress, "encode")}
     conv = ec.decode_many(vq, [codes[u] for u, _ in pairs], [vq.speaker_index(t) for _, t in pairs],
                           [wav[u].size for u, _ in pairs], temperature=temperature, seed=seed,
-                          batch_size=batch_size, progress=progress)
+                          batch_size=batch_size, progress=progress, precision=precision)
     ref_info: dict[str, Any] = {}
     involved = sorted(set(tgts) | {dd.utt2spk[u] for u in srcs})
     cents = _centroids(dd, involved, sr, emb_name, progress, ref_info)
@@ -276,7 +278,7 @@ def evaluate_conversion(model: Any = None, data: Any = None, *, targets: Sequenc
                  "f0_within_2st": f0_ok}
     result = {
         "evaluation": "convert", "model": name, "model_fingerprint": fp, "data": str(dd.path), "embedder": emb_name,
-        "precision": check_precision(vq, "auto"),
+        "precision": precision,
         "targets": tgts, "pairs": len(rows), "id_accuracy": acc, **ref_info, "temperature": temperature, "seed": seed,
         "speaker_median_f0": spk_f0, "voiced_fraction": table_row["voiced_fraction"],
         "f0_abs_st_to_target": table_row["f0_abs_st_to_target"], "f0_within_2st": f0_ok,
@@ -290,7 +292,7 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
                      seconds: float = 2.0, per_speaker: int = 1, max_utts: int | None = None,
                      embedder: str = "auto", out: str | Path | None = None, force: bool = False,
                      examples: int = 6, temperature: float = 1.0, seed: int = 0, device: str = "cpu",
-                     progress: bool = False) -> dict:
+                     progress: bool = False, precision: str = "auto") -> dict:
     """NLL (bits per code) of the prior on the codes of `data`; samples per speaker, decoded with the
     VQ-VAE; speaker identification of the samples against the requested speaker (centroids from `data`)."""
     import torch
@@ -306,11 +308,13 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
     if seconds <= 0 or per_speaker < 1:
         raise VQSpeechError(f"seconds ({seconds}) must be > 0 and per_speaker ({per_speaker}) >= 1")
     vq, name, fp = ec.load_vqvae(model, device)
+    precision = check_precision(vq, precision)  # a bad value fails before any work
     pr, notes = ec.load_prior(prior, vq, fp)
     notes = missing_metric_notes() + notes
     sr = vq.sample_rate
     result: dict[str, Any] = {"evaluation": "sample", "model": name, "prior": ec.model_name(prior),
-                              "model_fingerprint": fp, "seconds": seconds, "temperature": temperature, "seed": seed}
+                              "model_fingerprint": fp, "seconds": seconds, "temperature": temperature, "seed": seed,
+                              "precision": precision}
     dd = ec.read_data(data) if data is not None else None
     if dd is not None:
         utts = ec.select_utts(dd, max_utts)
@@ -340,7 +344,7 @@ def evaluate_samples(prior: Any, model: Any = None, *, data: Any = None, speaker
             req.append(s)
     dec_idx = [dec_of[s] or 0 for s in req]
     wavs = ec.decode_many(vq, streams, dec_idx, [c.size * vq.hop for c in streams], temperature=temperature,
-                          seed=seed, batch_size=8, progress=progress)
+                          seed=seed, batch_size=8, progress=progress, precision=precision)
     rows = [{"speaker": s, "codes_used": int(np.unique(c).size), "voiced_fraction": float((eval_f0(w, sr) > 0).mean())}
             for s, c, w in zip(req, streams, wavs, strict=True)]
     id_spks = [s for s in dict.fromkeys(req) if dd is not None and s in dd.speakers()]

@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
         embedder: str = typer.Option(
             "auto", "--embedder", help="Speaker embedder for speaker similarity/ID: auto, resemblyzer, mcep or none."),
+        precision: str = typer.Option("auto", "--precision", help="Source-filter decoder arithmetic: auto "
+                                      "(bfloat16 where the CPU computes it natively), float32 or bfloat16."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_reconstruction
@@ -100,7 +102,7 @@ def register(app: typer.Typer) -> None:
             baselines=False if no_baselines else (list(baseline) if baseline else True),
             out=out or _default_out("reconstruct", model), force=force, examples=examples,
             temperature=temperature, seed=seed, batch_size=batch_size, device=device,
-            embedder=None if embedder == "none" else embedder, progress=True)
+            embedder=None if embedder == "none" else embedder, progress=True, precision=precision)
         b = result["bitrate"]
         line = f"bitrate: {b['raw_kbps']:.2f} kbps raw"
         if "entropy_coded_kbps" in b:
@@ -124,6 +126,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Decoder sampling seed."),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="Streams decoded together."),
         device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
+        precision: str = typer.Option("auto", "--precision", help="Source-filter decoder arithmetic: auto "
+                                      "(bfloat16 where the CPU computes it natively), float32 or bfloat16."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_conversion
@@ -136,7 +140,8 @@ def register(app: typer.Typer) -> None:
         result = evaluate_conversion(
             model, data, targets=list(target) if target else None, max_utts=max_utts, max_pairs=max_pairs,
             embedder=embedder, out=out or _default_out("convert", model), force=force, examples=examples,
-            temperature=temperature, seed=seed, batch_size=batch_size, device=device, progress=True)
+            temperature=temperature, seed=seed, batch_size=batch_size, device=device, progress=True,
+            precision=precision)
         typer.echo(f"speaker identification accuracy: {result['id_accuracy']:.1%} over {result['pairs']} conversions"
                    f" ({result['embedder']} embeddings)")
         _print_table(result)
@@ -155,6 +160,8 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed."),
         device: str = typer.Option("cpu", "--device", help="VQ-VAE device: cpu (numba decoding) or cuda (torch)."),
+        precision: str = typer.Option("auto", "--precision", help="Source-filter decoder arithmetic: auto "
+                                      "(bfloat16 where the CPU computes it natively), float32 or bfloat16."),
         force: bool = typer.Option(False, "--force", "-f", help="Replace an existing report dir."),
     ) -> None:
         from vqspeech.analysis.evaluate import evaluate_samples
@@ -169,7 +176,7 @@ def register(app: typer.Typer) -> None:
             prior, model, data=data, speakers=list(speaker) if speaker else None, seconds=seconds,
             per_speaker=per_speaker, max_utts=max_utts, embedder=embedder,
             out=out or _default_out("sample", prior), force=force, temperature=temperature, seed=seed,
-            device=device, progress=True)
+            device=device, progress=True, precision=precision)
         if "nll_bits_per_code" in result:
             typer.echo(f"NLL: {result['nll_bits_per_code']:.3f} bits/code ({result['nll_kbps']:.2f} kbps) on "
                        f"{result['codes']} codes; unigram entropy {result['unigram_entropy_bits']:.3f}, "
